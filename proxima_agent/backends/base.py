@@ -1,0 +1,164 @@
+"""The backend protocol: what every simulator offers, how it reports itself, and the options of a run.
+
+A backend is a small object with an id, a description of what it can do (`capabilities`), a memory model for
+estimates, and `run`. Heavy libraries are imported inside `run` (and `version`), never at module import.
+The engine (a later layer) drives runs in worker processes and receives `Progress` through the callback.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import importlib.util
+import threading
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import ClassVar
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from proxima_agent.backends.result import MemoryUse, Method, Progress, SimulationResult
+from proxima_agent.circuits.ir import Circuit
+from proxima_agent.circuits.noise import NoiseModel
+from proxima_agent.errors import UnsupportedFeatureError
+
+ProgressCallback = Callable[[Progress], None]
+
+ALL_NOISE_KINDS = frozenset(
+    {"depolarizing", "amplitude_damping", "phase_damping", "bit_flip", "phase_flip", "thermal_relaxation",
+     "kraus", "readout"}
+)  # fmt: skip
+
+
+class Capabilities(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    method: Method
+    noise_kinds: frozenset[str] = Field(description="noise channels it simulates")
+    exact_noise: bool = Field(description="noise is simulated exactly (density matrix), not by sampling trajectories")
+    statevector: bool
+    density_matrix: bool
+    mid_circuit_measurement: bool = True
+    reset: bool = True
+    steppable: bool = Field(False, description="can run step by step (for pause and checkpoints)")
+
+
+class RunOptions(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    shots: int = Field(1024, gt=0)
+    seed: int | None = None
+    noise: NoiseModel = NoiseModel()
+    return_state: bool = Field(False, description="include the final statevector / density matrix")
+
+
+class BackendInfo(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    id: str
+    name: str
+    library: str
+    available: bool
+    version: str | None
+    reason: str | None = Field(None, description="why it is unavailable")
+    capabilities: Capabilities
+
+
+def package_version(distribution: str) -> str | None:
+    try:
+        return importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+class Backend(ABC):
+    """One simulator behind Proxima's protocol."""
+
+    id: ClassVar[str]
+    name: ClassVar[str]
+    library: ClassVar[str]  # the distribution that must be installed
+    module: ClassVar[str]  # the module imported to run
+    capabilities: ClassVar[Capabilities]
+    # Memory model: bytes = overhead_bytes + state_copies * bytes of the state (16 * 2^n or 16 * 4^n).
+    overhead_bytes: ClassVar[int]
+    state_copies: ClassVar[float]
+
+    def info(self) -> BackendInfo:
+        available = importlib.util.find_spec(self.module) is not None
+        return BackendInfo(
+            id=self.id,
+            name=self.name,
+            library=self.library,
+            available=available,
+            version=package_version(self.library),
+            reason=None if available else f"{self.library} is not installed (pip install {self.library})",
+            capabilities=self.capabilities,
+        )
+
+    def state_bytes(self, num_qubits: int) -> int:
+        dim = 2**num_qubits
+        return 16 * (dim * dim if self.capabilities.method == "density_matrix" else dim)
+
+    def memory_bytes(self, num_qubits: int) -> int:
+        """Peak memory a run needs, from first principles plus this library's measured overhead."""
+        return int(self.overhead_bytes + self.state_copies * self.state_bytes(num_qubits))
+
+    def check(self, circuit: Circuit, options: RunOptions) -> None:
+        """Raise UnsupportedFeatureError if this backend cannot run the circuit with these options."""
+        unsupported = options.noise.kinds - self.capabilities.noise_kinds
+        if unsupported:
+            raise UnsupportedFeatureError(
+                f"{self.id} does not simulate {', '.join(sorted(unsupported))} noise",
+                hint="choose a backend that does (see `proxima backends`)",
+                backend=self.id,
+            )
+        if circuit.terminal_measurements is None and not self.capabilities.mid_circuit_measurement:
+            raise UnsupportedFeatureError(f"{self.id} does not support mid-circuit measurement", backend=self.id)
+
+    @abstractmethod
+    def run(
+        self, circuit: Circuit, options: RunOptions, progress: ProgressCallback | None = None
+    ) -> SimulationResult: ...
+
+
+@contextmanager
+def peak_memory(interval: float = 0.005) -> Iterator[Callable[[], MemoryUse]]:
+    """Sample this process's RSS in a thread while the block runs; yields a function returning the peak."""
+    import psutil
+
+    process = psutil.Process()
+    baseline = process.memory_info().rss
+    peak = [baseline]
+    stop = threading.Event()
+
+    def sample() -> None:
+        while not stop.is_set():
+            peak[0] = max(peak[0], process.memory_info().rss)
+            stop.wait(interval)
+
+    thread = threading.Thread(target=sample, name="proxima-memory", daemon=True)
+    thread.start()
+    try:
+        yield lambda: MemoryUse(peak_rss_bytes=peak[0], peak_increase_bytes=peak[0] - baseline)
+    finally:
+        stop.set()
+        thread.join()
+        peak[0] = max(peak[0], process.memory_info().rss)
+
+
+class Stopwatch:
+    def __init__(self) -> None:
+        self.start = time.perf_counter()
+        self.marks: dict[str, float] = {}
+        self._last = self.start
+
+    def mark(self, name: str) -> float:
+        now = time.perf_counter()
+        self.marks[name] = now - self._last
+        self._last = now
+        return self.marks[name]
+
+    @property
+    def total(self) -> float:
+        return time.perf_counter() - self.start

@@ -1,0 +1,222 @@
+"""Conversions between Proxima's IR and Qiskit / Cirq circuit objects (gates only; noise lives with backends).
+
+Qiskit and Cirq are imported inside the functions that need them, so importing this module stays cheap.
+Global phase is not part of the IR and is dropped on import.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from proxima_agent.circuits.gates import BARRIER, GATES, MEASURE, RESET, gate_matrix
+from proxima_agent.circuits.ir import Circuit, Operation, make_circuit, mcx, op
+from proxima_agent.errors import CircuitError
+
+if TYPE_CHECKING:
+    import cirq
+    import qiskit
+
+# Qiskit names that are other names in the IR.
+_QISKIT_ALIASES = {"u3": "u", "u1": "p", "cu1": "cp", "cnot": "cx", "toffoli": "ccx", "fredkin": "cswap", "i": "id"}
+
+
+def u_angles(matrix: np.ndarray) -> tuple[float, float, float]:
+    """(theta, phi, lambda) with u(theta, phi, lambda) equal to `matrix` up to a global phase."""
+    m = matrix / np.sqrt(np.linalg.det(matrix))
+    theta = 2 * math.atan2(abs(m[1, 0]), abs(m[0, 0]))
+    phase_sum = 2 * np.angle(m[1, 1]) if abs(m[1, 1]) > 1e-12 else 0.0  # phi + lambda
+    phase_diff = 2 * np.angle(m[1, 0]) if abs(m[1, 0]) > 1e-12 else 0.0  # phi - lambda
+    if abs(m[1, 1]) <= 1e-12:
+        phase_sum = phase_diff  # choose lambda = 0
+    if abs(m[1, 0]) <= 1e-12:
+        phase_diff = phase_sum
+    return float(theta), float((phase_sum + phase_diff) / 2), float((phase_sum - phase_diff) / 2)
+
+
+# --- Qiskit ---------------------------------------------------------------------------------------------------
+
+
+def _float_params(instruction: Any, name: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(p) for p in instruction.params)
+    except TypeError:
+        raise CircuitError(
+            f"gate {name} has unbound parameters {instruction.params}",
+            hint="bind every parameter to a number before simulating (QuantumCircuit.assign_parameters)",
+        ) from None
+
+
+def from_qiskit(circuit: qiskit.QuantumCircuit, name: str | None = None) -> Circuit:
+    """Convert a Qiskit QuantumCircuit; unknown gates are decomposed by their Qiskit definitions."""
+    ops: list[Operation] = []
+
+    def visit(qc: qiskit.QuantumCircuit, qmap: list[int], cmap: list[int]) -> None:
+        for item in qc.data:
+            inst = item.operation
+            qubits = tuple(qmap[qc.find_bit(q).index] for q in item.qubits)
+            clbits = tuple(cmap[qc.find_bit(c).index] for c in item.clbits)
+            gate = _QISKIT_ALIASES.get(inst.name, inst.name)
+            if gate == MEASURE:
+                ops.append(op(MEASURE, qubits[0], clbits=clbits))
+            elif gate in (RESET, BARRIER):
+                ops.append(Operation(name=gate, qubits=qubits))
+            elif gate == "u2":
+                phi, lam = _float_params(inst, gate)
+                ops.append(op("u", *qubits, params=(math.pi / 2, phi, lam)))
+            elif gate == "mcx" or (gate in GATES and GATES[gate].num_qubits == len(qubits)):
+                if getattr(inst, "ctrl_state", None) not in (None, 2 ** (len(qubits) - 1) - 1) and gate == "mcx":
+                    visit(inst.definition, list(qubits), [])
+                    continue
+                ops.append(mcx(*qubits) if gate == "mcx" else op(gate, *qubits, params=_float_params(inst, gate)))
+            elif inst.name == "delay":
+                continue
+            elif getattr(inst, "definition", None) is not None:
+                visit(inst.definition, list(qubits), list(clbits))
+            else:
+                raise CircuitError(
+                    f"Qiskit instruction {inst.name!r} has no definition Proxima can simulate",
+                    hint="decompose it into standard gates (qiskit.transpile with basis_gates=['u', 'cx'])",
+                )
+
+    visit(circuit, list(range(circuit.num_qubits)), list(range(circuit.num_clbits)))
+    return make_circuit(
+        circuit.num_qubits, ops, num_clbits=circuit.num_clbits, name=name or circuit.name or "circuit"
+    )
+
+
+def to_qiskit(circuit: Circuit) -> qiskit.QuantumCircuit:
+    from qiskit import QuantumCircuit
+
+    qc = QuantumCircuit(circuit.num_qubits, circuit.num_clbits, name=circuit.name)
+    for operation in circuit.operations:
+        append_qiskit(qc, operation)
+    return qc
+
+
+def append_qiskit(qc: qiskit.QuantumCircuit, operation: Operation) -> None:
+    q, name = list(operation.qubits), operation.name
+    if name == MEASURE:
+        qc.measure(q[0], operation.clbits[0])
+    elif name == RESET:
+        qc.reset(q[0]) if len(q) == 1 else [qc.reset(x) for x in q]
+    elif name == BARRIER:
+        qc.barrier(*q)
+    elif name == "mcx":
+        qc.mcx(q[:-1], q[-1])
+    else:
+        getattr(qc, name)(*operation.params, *q)
+
+
+# --- Cirq -----------------------------------------------------------------------------------------------------
+
+
+def cirq_gate(name: str, params: tuple[float, ...], num_qubits: int) -> cirq.Gate:
+    """The Cirq gate with exactly the IR gate's matrix (phases included)."""
+    import cirq
+
+    fixed = {
+        "id": cirq.I, "x": cirq.X, "y": cirq.Y, "z": cirq.Z, "h": cirq.H, "s": cirq.S, "sdg": cirq.S**-1,
+        "t": cirq.T, "tdg": cirq.T**-1, "cx": cirq.CNOT, "cz": cirq.CZ, "swap": cirq.SWAP,
+        "ccx": cirq.CCX, "cswap": cirq.CSWAP,
+    }  # fmt: skip
+    if name in fixed:
+        return fixed[name]
+    if name in ("rx", "ry", "rz"):
+        return getattr(cirq, name)(params[0])
+    if name == "cp":
+        return cirq.CZPowGate(exponent=params[0] / np.pi)
+    if name == "mcx":
+        return cirq.X.controlled(num_qubits - 1)
+    return cirq.MatrixGate(gate_matrix(name, params, num_qubits))
+
+
+def measurement_key(index: int) -> str:
+    """The Cirq measurement key of the IR's operation `index`."""
+    return f"m{index}"
+
+
+def cirq_operation(operation: Operation, index: int, qubits: list[cirq.Qid]) -> cirq.Operation | None:
+    import cirq
+
+    targets = [qubits[q] for q in operation.qubits]
+    if operation.name == MEASURE:
+        return cirq.measure(*targets, key=measurement_key(index))
+    if operation.name == RESET:
+        return cirq.reset(targets[0])
+    if operation.name == BARRIER:
+        return None
+    return cirq_gate(operation.name, operation.params, len(targets)).on(*targets)
+
+
+def to_cirq(circuit: Circuit) -> cirq.Circuit:
+    import cirq
+
+    qubits = cirq.LineQubit.range(circuit.num_qubits)
+    ops = [cirq_operation(o, i, qubits) for i, o in enumerate(circuit.operations)]
+    return cirq.Circuit(o for o in ops if o is not None)
+
+
+def _cirq_known(operation: cirq.Operation) -> Operation | None:
+    """The IR operation equal to a Cirq operation's gate, if it is one of the IR's gates (else None)."""
+    import cirq
+
+    gate = operation.gate
+    n = len(operation.qubits)
+    if gate is None:
+        return None
+    if isinstance(gate, cirq.Rx | cirq.Ry | cirq.Rz):
+        return Operation(name=type(gate).__name__.lower(), qubits=tuple(range(n)), params=(float(gate._rads),))
+    for name in ("x", "y", "z", "h", "s", "sdg", "t", "tdg", "cx", "cz", "swap", "ccx", "cswap"):
+        if GATES[name].num_qubits == n and gate == cirq_gate(name, (), n):
+            return Operation(name=name, qubits=tuple(range(n)))
+    if isinstance(gate, cirq.CZPowGate) and gate.global_shift == 0:
+        return Operation(name="cp", qubits=(0, 1), params=(float(np.pi * gate.exponent),))
+    if (
+        isinstance(gate, cirq.ControlledGate)
+        and gate.sub_gate == cirq.X
+        and gate == cirq.X.controlled(n - 1)  # all controls on |1>
+    ):
+        return mcx(*range(n))
+    return None
+
+
+def from_cirq(circuit: cirq.Circuit, name: str = "circuit") -> Circuit:
+    """Convert a Cirq circuit: qubits in sorted order become 0..n-1; each measured qubit gets the next clbit."""
+    import cirq
+
+    qubits = sorted(circuit.all_qubits())
+    index = {q: i for i, q in enumerate(qubits)}
+
+    def keep(operation: cirq.Operation) -> bool:
+        return (
+            cirq.is_measurement(operation)
+            or isinstance(operation.gate, cirq.ResetChannel)
+            or _cirq_known(operation) is not None
+            or (len(operation.qubits) == 1 and cirq.has_unitary(operation))
+        )
+
+    ops: list[Operation] = []
+    clbit = 0
+    for operation in cirq.decompose(circuit, keep=keep, on_stuck_raise=None):
+        targets = tuple(index[q] for q in operation.qubits)
+        if not targets:  # a global phase
+            continue
+        if cirq.is_measurement(operation):
+            for q in targets:
+                ops.append(op(MEASURE, q, clbits=(clbit,)))
+                clbit += 1
+        elif isinstance(operation.gate, cirq.ResetChannel):
+            ops.append(Operation(name=RESET, qubits=targets))
+        elif (known := _cirq_known(operation)) is not None:
+            ops.append(Operation(name=known.name, qubits=targets, params=known.params))
+        elif len(targets) == 1 and cirq.has_unitary(operation):
+            ops.append(op("u", *targets, params=u_angles(cirq.unitary(operation))))
+        else:
+            raise CircuitError(
+                f"Cirq operation {operation} cannot be converted",
+                hint="use unitary gates, measurements and resets only (noise belongs in a Proxima noise model)",
+            )
+    return make_circuit(len(qubits), ops, num_clbits=clbit, name=name)

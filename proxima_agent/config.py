@@ -1,0 +1,130 @@
+"""Configuration: `proxima.json`, validated by pydantic; `${VAR}` expands from the environment.
+
+Search order: the file named by $PROXIMA_CONFIG, then ./proxima.json, then $XDG_CONFIG_HOME/proxima/proxima.json
+(the platform's user config directory). No file means the defaults.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from proxima_agent.errors import ConfigError
+
+CONFIG_NAME = "proxima.json"
+_VAR = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class BackendSettings(_Model):
+    enabled: bool = Field(True, description="Offer this backend; a disabled backend is listed but never selected.")
+
+
+class RunSettings(_Model):
+    shots: int = Field(1024, gt=0, description="Shots when a run does not say.")
+    backend: str | None = Field(None, description="Backend id used when a run does not name one (None: select).")
+
+
+class EstimateSettings(_Model):
+    memory_margin: float = Field(
+        0.2, ge=0, lt=1, description="Fraction of available memory kept free when judging whether a run fits."
+    )
+
+
+class OutputSettings(_Model):
+    inline_limit: int = Field(
+        4096, ge=0, description="Arrays with more entries than this are written to files, never inlined in JSON."
+    )
+
+
+class ProximaConfig(_Model):
+    """Everything `proxima.json` may hold."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, title="Proxima configuration")
+
+    schema_: str | None = Field(None, alias="$schema", description="Optional JSON Schema reference for editors.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    run: RunSettings = RunSettings()
+    estimate: EstimateSettings = EstimateSettings()
+    output: OutputSettings = OutputSettings()
+    backends: dict[str, BackendSettings] = Field(default_factory=dict, description="Per-backend settings by id.")
+
+
+def expand_vars(value: Any, *, where: str = "") -> Any:
+    """Replace `${VAR}` in every string with the environment's value; an unset variable is an error."""
+    if isinstance(value, str):
+
+        def sub(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name not in os.environ:
+                raise ConfigError(
+                    f"configuration {where or 'value'} uses ${{{name}}}, which is not set",
+                    hint=f"export {name}=... or remove it from proxima.json",
+                    variable=name,
+                )
+            return os.environ[name]
+
+        return _VAR.sub(sub, value)
+    if isinstance(value, dict):
+        return {k: expand_vars(v, where=f"{where}.{k}" if where else k) for k, v in value.items()}
+    if isinstance(value, list):
+        return [expand_vars(v, where=f"{where}[{i}]") for i, v in enumerate(value)]
+    return value
+
+
+def config_search_path() -> list[Path]:
+    from proxima_agent.paths import config_dir
+
+    paths = []
+    if os.environ.get("PROXIMA_CONFIG"):
+        paths.append(Path(os.environ["PROXIMA_CONFIG"]).expanduser())
+    paths += [Path.cwd() / CONFIG_NAME, config_dir() / CONFIG_NAME]
+    return paths
+
+
+def find_config() -> Path | None:
+    for path in config_search_path():
+        if path.is_file():
+            return path
+    return None
+
+
+def load_config(path: Path | None = None) -> ProximaConfig:
+    """Load and validate the configuration (the first file on the search path, or `path`)."""
+    path = path or find_config()
+    if path is None:
+        return ProximaConfig()
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}", hint="check the file's permissions") from exc
+    except json.JSONDecodeError as exc:
+        raise ConfigError(
+            f"{path} is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}",
+            hint="fix the JSON syntax (no trailing commas, double quotes only)",
+            path=str(path),
+            line=exc.lineno,
+            column=exc.colno,
+        ) from exc
+    try:
+        return ProximaConfig.model_validate(expand_vars(raw))
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "(top level)"
+        raise ConfigError(
+            f"{path}: {where}: {first['msg']}",
+            hint="see docs/proxima.schema.json for the allowed settings",
+            path=str(path),
+        ) from exc
+
+
+def config_json_schema() -> dict[str, Any]:
+    return ProximaConfig.model_json_schema(by_alias=True)
