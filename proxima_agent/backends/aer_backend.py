@@ -15,6 +15,7 @@ from proxima_agent.backends.base import (
     ProgressCallback,
     RunOptions,
     Stopwatch,
+    TimeModel,
     peak_memory,
 )
 from proxima_agent.backends.common import exact_outcome_probabilities, make_result
@@ -164,6 +165,7 @@ class AerStatevector(_AerBackend):
     )
     overhead_bytes = 200 * 2**20
     state_copies = 1.5
+    time_model = TimeModel(startup_s=0.0, per_op_s=0.0, per_entry_s=0.0, per_shot_s=0.0)  # calibrated below
 
 
 class AerDensityMatrix(_AerBackend):
@@ -179,3 +181,4 @@ class AerDensityMatrix(_AerBackend):
     )
     overhead_bytes = 200 * 2**20
     state_copies = 1.5
+    time_model = TimeModel(startup_s=0.0, per_op_s=0.0, per_entry_s=0.0, per_shot_s=0.0)  # calibrated below

@@ -53,6 +53,25 @@ class RunOptions(BaseModel):
     return_state: bool = Field(False, description="include the final statevector / density matrix")
 
 
+class TimeModel(BaseModel):
+    """A rough run-time model, fitted to measurements (benchmarks/calibrate.py, docs/performance.md).
+
+    seconds = startup + ops * (per_op + entries * per_entry) [once, or once per shot for trajectories]
+              + shots * per_shot, where entries is 2^n (statevector) or 4^n (density matrix).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    startup_s: float
+    per_op_s: float
+    per_entry_s: float
+    per_shot_s: float
+
+    def seconds(self, entries: int, ops: int, shots: int, trajectories: bool) -> float:
+        one_pass = ops * (self.per_op_s + entries * self.per_entry_s)
+        return self.startup_s + (shots * one_pass if trajectories else one_pass) + shots * self.per_shot_s
+
+
 class BackendInfo(BaseModel):
     model_config = ConfigDict(frozen=True)
 
@@ -83,6 +102,7 @@ class Backend(ABC):
     # Memory model: bytes = overhead_bytes + state_copies * bytes of the state (16 * 2^n or 16 * 4^n).
     overhead_bytes: ClassVar[int]
     state_copies: ClassVar[float]
+    time_model: ClassVar[TimeModel]
 
     def info(self) -> BackendInfo:
         available = importlib.util.find_spec(self.module) is not None
@@ -103,6 +123,10 @@ class Backend(ABC):
     def memory_bytes(self, num_qubits: int) -> int:
         """Peak memory a run needs, from first principles plus this library's measured overhead."""
         return int(self.overhead_bytes + self.state_copies * self.state_bytes(num_qubits))
+
+    def estimate_seconds(self, num_qubits: int, ops: int, shots: int, trajectories: bool) -> float:
+        entries = self.state_bytes(num_qubits) // 16
+        return self.time_model.seconds(entries, ops, shots, trajectories)
 
     def check(self, circuit: Circuit, options: RunOptions) -> None:
         """Raise UnsupportedFeatureError if this backend cannot run the circuit with these options."""

@@ -14,6 +14,7 @@ from proxima_agent.backends.base import (
     ProgressCallback,
     RunOptions,
     Stopwatch,
+    TimeModel,
     peak_memory,
 )
 from proxima_agent.backends.common import (
@@ -147,6 +148,7 @@ class CirqStatevector(_CirqBackend):
     # measured: see benchmarks/calibrate.py and docs/performance.md
     overhead_bytes = 160 * 2**20
     state_copies = 3.0
+    time_model = TimeModel(startup_s=0.0, per_op_s=0.0, per_entry_s=0.0, per_shot_s=0.0)  # calibrated below
 
     def _simulator(self, seed: int) -> cirq.SimulatesSamples:
         import cirq
@@ -166,6 +168,7 @@ class CirqDensityMatrix(_CirqBackend):
     )
     overhead_bytes = 160 * 2**20
     state_copies = 3.0
+    time_model = TimeModel(startup_s=0.0, per_op_s=0.0, per_entry_s=0.0, per_shot_s=0.0)  # calibrated below
 
     def _simulator(self, seed: int) -> cirq.SimulatesSamples:
         import cirq

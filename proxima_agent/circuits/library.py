@@ -24,7 +24,8 @@ class Param:
     name: str
     minimum: int
     maximum: int
-    default: int | None = None  # None: required
+    optional: bool = False
+    default: int | None = None  # for an optional parameter; None lets the builder choose
 
 
 @dataclass(frozen=True)
@@ -38,7 +39,7 @@ class LibraryEntry:
     def usage(self) -> str:
         parts = [self.name]
         for p in self.params:
-            parts.append(f"[{p.name}]" if p.default is not None else p.name)
+            parts.append(f"[{p.name}]" if p.optional else p.name)
         return ":".join(parts).replace(":[", "[:")
 
 
@@ -148,31 +149,29 @@ LIBRARY: dict[str, LibraryEntry] = {
         LibraryEntry("bell", (), "Bell pair (|00> + |11>)/sqrt(2)", _bell),
         LibraryEntry("ghz", (_N,), "N-qubit GHZ state", _ghz),
         LibraryEntry(
-            "qft", (_N, Param("X", 0, 2**MAX_QUBITS, 0)), "quantum Fourier transform of the basis state |X>", _qft
+            "qft", (_N, Param("X", 0, 2**MAX_QUBITS, optional=True, default=0)), "quantum Fourier transform of the basis state |X>", _qft
         ),
         LibraryEntry(
             "random",
-            (Param("N", 1, MAX_QUBITS), Param("DEPTH", 1, 10_000), Param("SEED", 0, 2**32 - 1, 0)),
+            (Param("N", 1, MAX_QUBITS), Param("DEPTH", 1, 10_000), Param("SEED", 0, 2**32 - 1, optional=True, default=0)),
             "random layered circuit: random 1-qubit gates and rotations, then CX/CZ on random pairs",
             _random,
         ),
         LibraryEntry(
             "grover",
-            (Param("N", 2, 20), Param("MARKED", 0, 2**20, None)),
+            (Param("N", 2, 20), Param("MARKED", 0, 2**20, optional=True)),
             "Grover search for |MARKED> (default all ones), optimal number of iterations",
             _grover,
         ),
         LibraryEntry("w", (_N,), "N-qubit W state", _w),
         LibraryEntry(
             "qaoa",
-            (_N, Param("P", 1, 1000), Param("SEED", 0, 2**32 - 1, 0)),
+            (_N, Param("P", 1, 1000), Param("SEED", 0, 2**32 - 1, optional=True, default=0)),
             "MaxCut QAOA with P layers on a random graph with random angles",
             _qaoa,
         ),
     ]
 }
-# grover's MARKED is optional with a computed default, which Param cannot express as a number.
-_OPTIONAL_NONE = {("grover", "MARKED")}
 
 
 def parse_name(spec: str) -> tuple[LibraryEntry, list[int | None]]:
@@ -190,7 +189,7 @@ def parse_name(spec: str) -> tuple[LibraryEntry, list[int | None]]:
     values: list[int | None] = []
     for index, param in enumerate(entry.params):
         if index >= len(raw):
-            if param.default is None and (entry.name, param.name) not in _OPTIONAL_NONE:
+            if not param.optional:
                 raise CircuitParameterError(f"{spec}: missing {param.name}", hint=f"usage: {entry.usage}")
             values.append(param.default)
             continue

@@ -1,0 +1,145 @@
+"""Resource estimates per backend: peak memory from first principles plus each library's measured overhead,
+and a rough time from a fitted model; feasible or not against the memory available right now."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from proxima_agent.backends.base import Backend, RunOptions
+from proxima_agent.backends.registry import all_backends
+from proxima_agent.circuits.ir import Circuit
+from proxima_agent.circuits.noise import NoiseModel
+from proxima_agent.errors import ProximaError
+
+METHOD_NOTE = (
+    "memory = library overhead + copies x state size (16*2^n bytes for a state vector, 16*4^n for a density "
+    "matrix), overhead and copies measured per library; time = fitted model (startup + ops x (per-op + "
+    "state entries x per-entry) + shots x per-shot; per shot for trajectories), fitted on this machine type by "
+    "benchmarks/calibrate.py: expect a factor of 2-3 either way"
+)
+
+
+class MachineMemory(BaseModel):
+    total_bytes: int
+    available_bytes: int
+    margin: float = Field(description="fraction of available memory kept free")
+
+    @property
+    def usable_bytes(self) -> int:
+        return int(self.available_bytes * (1 - self.margin))
+
+
+class BackendEstimate(BaseModel):
+    backend: str
+    available: bool
+    supported: bool = Field(description="the backend can simulate this circuit and noise")
+    method: str
+    memory_bytes: int
+    seconds: float
+    feasible: bool = Field(description="installed, supported, and fits in usable memory now")
+    reason: str | None = Field(None, description="why it is not feasible")
+
+
+class Estimate(BaseModel):
+    circuit: str
+    num_qubits: int
+    operations: int = Field(description="gates plus noise channels applied")
+    noisy: bool
+    shots: int
+    machine: MachineMemory
+    backends: list[BackendEstimate]
+    method: str = METHOD_NOTE
+
+
+def machine_memory(margin: float = 0.2) -> MachineMemory:
+    import psutil
+
+    vm = psutil.virtual_memory()
+    return MachineMemory(total_bytes=vm.total, available_bytes=vm.available, margin=margin)
+
+
+def max_qubits(backend: Backend, usable_bytes: int, limit: int = 64) -> int:
+    """The most qubits whose estimated memory fits in `usable_bytes`."""
+    n = 0
+    while n < limit and backend.memory_bytes(n + 1) <= usable_bytes:
+        n += 1
+    return n
+
+
+def _method(backend: Backend, circuit: Circuit, noise: NoiseModel) -> tuple[str, bool]:
+    """(method name, trajectories?) for this backend on this circuit."""
+    caps = backend.capabilities
+    trajectories = not caps.exact_noise and (noise.has_gate_noise or circuit.with_measurements().is_dynamic)
+    return ("trajectories" if trajectories else caps.method), trajectories
+
+
+def estimate_backend(
+    backend: Backend, circuit: Circuit, options: RunOptions, machine: MachineMemory
+) -> BackendEstimate:
+    noise = options.noise
+    ops = len(circuit.gates) + sum(len(noise.after(o)) for o in circuit.operations)
+    method, trajectories = _method(backend, circuit, noise)
+    memory = backend.memory_bytes(circuit.num_qubits)
+    seconds = backend.estimate_seconds(circuit.num_qubits, ops, options.shots, trajectories)
+    info = backend.info()
+    reason = None
+    supported = True
+    try:
+        backend.check(circuit, options)
+    except ProximaError as exc:
+        supported, reason = False, exc.message
+    if not info.available:
+        reason = info.reason
+    elif supported and memory > machine.usable_bytes:
+        reason = (
+            f"needs {format_bytes(memory)} for {circuit.num_qubits} qubits; "
+            f"{format_bytes(machine.usable_bytes)} usable of {format_bytes(machine.available_bytes)} available"
+        )
+    return BackendEstimate(
+        backend=backend.id,
+        available=info.available,
+        supported=supported,
+        method=method,
+        memory_bytes=memory,
+        seconds=seconds,
+        feasible=reason is None,
+        reason=reason,
+    )
+
+
+def estimate(
+    circuit: Circuit, options: RunOptions | None = None, *, backends: list[Backend] | None = None, margin: float = 0.2
+) -> Estimate:
+    options = options or RunOptions()
+    machine = machine_memory(margin)
+    rows = [estimate_backend(b, circuit, options, machine) for b in backends or all_backends()]
+    noise = options.noise
+    return Estimate(
+        circuit=circuit.name,
+        num_qubits=circuit.num_qubits,
+        operations=len(circuit.gates) + sum(len(noise.after(o)) for o in circuit.operations),
+        noisy=noise.has_gate_noise,
+        shots=options.shots,
+        machine=machine,
+        backends=rows,
+    )
+
+
+def format_bytes(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if abs(n) < 1024 or unit == "PiB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} EiB"  # pragma: no cover
+
+
+def format_seconds(s: float) -> str:
+    if s < 1:
+        return f"{s * 1000:.0f} ms"
+    if s < 120:
+        return f"{s:.1f} s"
+    if s < 7200:
+        return f"{s / 60:.0f} min"
+    if s < 2 * 86400:
+        return f"{s / 3600:.1f} h"
+    return f"{s / 86400:.0f} days"

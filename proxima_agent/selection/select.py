@@ -1,0 +1,119 @@
+"""Backend selection: filter by capability and feasibility, then documented rules; explain with numbers.
+
+The rules (docs/backends.md says the same):
+1. Candidates: installed, enabled, able to simulate the circuit's gates and noise, and fitting in usable memory.
+2. Noiseless circuits want a state vector: statevector backends come first (a density matrix squares the memory).
+3. Noisy circuits want the exact answer: density-matrix backends come first while one fits; when none fits,
+   statevector backends sample the noise by trajectories.
+4. Within the preferred group, the lowest estimated time wins; the runner-up is the next in that order.
+"""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+from proxima_agent.backends.base import Backend, RunOptions
+from proxima_agent.backends.registry import all_backends
+from proxima_agent.circuits.ir import Circuit
+from proxima_agent.errors import ResourceError, UnsupportedFeatureError
+from proxima_agent.selection.estimate import (
+    BackendEstimate,
+    Estimate,
+    estimate,
+    format_bytes,
+    format_seconds,
+)
+
+
+class Selection(BaseModel):
+    backend: str
+    runner_up: str | None
+    explanation: str
+    rule: str = Field(description="which documented rule decided")
+    estimate: Estimate
+
+
+def _group(row: BackendEstimate, noisy: bool) -> int:
+    """Lower is preferred (rules 2 and 3)."""
+    if noisy:
+        return {"density_matrix": 0, "low_rank": 0, "trajectories": 1}.get(row.method, 2)
+    return {"statevector": 0, "low_rank": 1, "density_matrix": 2}.get(row.method, 3)
+
+
+def select_backend(
+    circuit: Circuit,
+    options: RunOptions | None = None,
+    *,
+    backends: list[Backend] | None = None,
+    margin: float = 0.2,
+) -> Selection:
+    options = options or RunOptions()
+    est = estimate(circuit, options, backends=backends or all_backends(), margin=margin)
+    noisy = est.noisy
+    feasible = sorted(
+        (r for r in est.backends if r.feasible), key=lambda r: (_group(r, noisy), r.seconds, r.backend)
+    )
+    if not feasible:
+        supported = [r for r in est.backends if r.supported and r.available]
+        if not supported:
+            raise UnsupportedFeatureError(
+                "no installed backend can simulate this circuit: "
+                + "; ".join(f"{r.backend}: {r.reason}" for r in est.backends),
+                hint="install qiskit-aer or cirq-core, or remove the unsupported noise",
+            )
+        smallest = min(supported, key=lambda r: r.memory_bytes)
+        raise ResourceError(
+            f"{circuit.num_qubits} qubits do not fit on this machine: the smallest need is "
+            f"{format_bytes(smallest.memory_bytes)} ({smallest.backend}), and "
+            f"{format_bytes(est.machine.usable_bytes)} is usable now",
+            hint="use fewer qubits, or free memory; noisy circuits fit longer as trajectories (aer-sv)",
+            needed_bytes=smallest.memory_bytes,
+            usable_bytes=est.machine.usable_bytes,
+        )
+    best = feasible[0]
+    runner = feasible[1] if len(feasible) > 1 else None
+    if noisy and best.method == "density_matrix":
+        rule, why = "3", "the circuit is noisy, so an exact density matrix is preferred"
+    elif noisy:
+        rule, why = "3", "the circuit is noisy and no density matrix fits, so noise is sampled by trajectories"
+    elif best.method == "statevector":
+        rule, why = "2", "the circuit is noiseless, so a state vector suffices"
+    else:
+        rule, why = "4", "it is the fastest feasible backend"
+    text = (
+        f"{best.backend}: {why}; it needs about {format_bytes(best.memory_bytes)} of "
+        f"{format_bytes(est.machine.usable_bytes)} usable memory and an estimated {format_seconds(best.seconds)}"
+    )
+    if runner is not None:
+        text += f"; runner-up {runner.backend} (about {format_seconds(runner.seconds)}, {runner.method})"
+    skipped = [r for r in est.backends if not r.feasible]
+    if skipped:
+        text += "; not feasible: " + ", ".join(f"{r.backend} ({r.reason})" for r in skipped)
+    return Selection(
+        backend=best.backend,
+        runner_up=runner.backend if runner else None,
+        explanation=text,
+        rule=rule,
+        estimate=est,
+    )
+
+
+def check_fits(backend: Backend, circuit: Circuit, options: RunOptions, margin: float = 0.2) -> BackendEstimate:
+    """For a backend the user named: refuse with the numbers, and name a backend that could, if it does not fit."""
+    backend.check(circuit, options)
+    est = estimate(circuit, options, margin=margin)
+    row = next(r for r in est.backends if r.backend == backend.id)
+    if row.feasible:
+        return row
+    alternatives = [r for r in est.backends if r.feasible]
+    alternative = min(alternatives, key=lambda r: r.seconds) if alternatives else None
+    raise ResourceError(
+        f"{backend.id} cannot run {circuit.num_qubits} qubits here: it {row.reason}",
+        hint=(
+            f"use --backend {alternative.backend} (needs about {format_bytes(alternative.memory_bytes)})"
+            if alternative
+            else "no installed backend fits; use fewer qubits or free memory"
+        ),
+        needed_bytes=row.memory_bytes,
+        usable_bytes=est.machine.usable_bytes,
+    )

@@ -1,0 +1,146 @@
+"""Terminal rendering with rich: tables and a top-outcomes histogram. Nothing here computes a number."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console, Group
+from rich.panel import Panel
+from rich.table import Table
+from rich.text import Text
+
+from proxima_agent.backends.base import BackendInfo
+from proxima_agent.backends.result import SimulationResult
+from proxima_agent.circuits.analysis import CircuitSummary
+from proxima_agent.selection.estimate import Estimate, format_bytes, format_seconds
+
+
+def backends_table(infos: list[BackendInfo], max_qubits: dict[str, int], health: dict[str, Any]) -> Table:
+    table = Table(title="Backends", title_justify="left")
+    for column in ("id", "name", "available", "version", "method", "noise", "max qubits here"):
+        table.add_column(column)
+    if health:
+        table.add_column("self test")
+    for info in infos:
+        caps = info.capabilities
+        noise = "exact" if caps.exact_noise else "trajectories"
+        row = [
+            info.id,
+            info.name,
+            "[green]yes[/]" if info.available else f"[red]no[/] ({info.reason})",
+            info.version or "-",
+            caps.method,
+            noise,
+            str(max_qubits.get(info.id, "-")),
+        ]
+        if health:
+            h = health.get(info.id)
+            row.append("-" if h is None else (f"[green]ok[/] {h.seconds:.2f} s" if h.healthy else f"[red]failed[/] {h.detail}"))
+        table.add_row(*row)
+    return table
+
+
+def histogram(result: SimulationResult, top: int = 16, width: int = 40) -> Table:
+    probs = result.probability_dict()
+    rows = result.top_outcomes(top)
+    peak = max((n for _, n in rows), default=1)
+    table = Table(title=f"Top outcomes ({len(result.counts)} distinct of {result.shots} shots)", title_justify="left")
+    table.add_column("outcome", style="bold")
+    table.add_column("count", justify="right")
+    table.add_column("freq", justify="right")
+    if result.probabilities is not None:
+        table.add_column("exact p", justify="right")
+    table.add_column("")
+    for outcome, count in rows:
+        bar = "█" * max(1, round(width * count / peak))
+        row = [outcome, str(count), f"{count / result.shots:.4f}"]
+        if result.probabilities is not None:
+            row.append(f"{probs.get(outcome, 0.0):.4f}")
+        table.add_row(*row, Text(bar, style="cyan"))
+    return table
+
+
+def result_panel(result: SimulationResult, explanation: str | None) -> Group:
+    t = result.timing
+    lines = [
+        f"backend [bold]{result.backend}[/] ({result.method}), circuit {result.circuit}: "
+        f"{result.num_qubits} qubits, {result.shots} shots, seed {result.seed}",
+    ]
+    if explanation:
+        lines.append(f"[dim]chosen because[/] {explanation}")
+    lines.append(
+        f"time {format_seconds(t.total_s)} (conversion {format_seconds(t.conversion_s)}, "
+        f"simulation {format_seconds(t.simulation_s)})"
+        + (
+            f"; peak memory +{format_bytes(result.memory.peak_increase_bytes)} "
+            f"(process {format_bytes(result.memory.peak_rss_bytes)})"
+            if result.memory
+            else ""
+        )
+    )
+    if not result.exact:
+        lines.append("[dim]counts are sampled; no exact probabilities for this run (trajectories or mid-circuit "
+                     "measurement)[/]")
+    return Group(Text.from_markup("\n".join(lines)), histogram(result))
+
+
+def summary_table(summary: CircuitSummary) -> Table:
+    table = Table(title=f"Circuit {summary.name}", title_justify="left", show_header=False)
+    table.add_column("field", style="bold")
+    table.add_column("value")
+    rows = [
+        ("qubits", summary.num_qubits),
+        ("classical bits", summary.num_clbits),
+        ("depth", summary.depth),
+        ("gates", summary.size),
+        ("gate counts", ", ".join(f"{k} {v}" for k, v in summary.gate_counts.items()) or "-"),
+        ("two-qubit gates", summary.two_qubit_gates),
+        ("gates on 3+ qubits", summary.multi_qubit_gates),
+        ("measurements", summary.measurements),
+        ("resets", summary.resets),
+        ("mid-circuit measurement", "yes" if summary.mid_circuit_measurement else "no"),
+        ("Clifford", "yes" if summary.clifford else f"no ({summary.non_clifford_gates} non-Clifford gates)"),
+        ("parameterised gates", f"{summary.parameterized_gates} ({summary.parameters} parameters)"),
+    ]
+    for key, value in rows:
+        table.add_row(key, str(value))
+    return table
+
+
+def estimate_table(est: Estimate) -> Table:
+    m = est.machine
+    table = Table(
+        title=(
+            f"Estimate for {est.circuit}: {est.num_qubits} qubits, {est.operations} operations"
+            f"{' (noisy)' if est.noisy else ''}, {est.shots} shots; memory usable now "
+            f"{format_bytes(m.usable_bytes)} ({format_bytes(m.available_bytes)} available, {m.margin:.0%} kept free)"
+        ),
+        title_justify="left",
+        caption=f"how: {est.method}",
+        caption_justify="left",
+    )
+    for column in ("backend", "method", "memory", "time (rough)", "feasible here"):
+        table.add_column(column)
+    for row in est.backends:
+        table.add_row(
+            row.backend,
+            row.method,
+            format_bytes(row.memory_bytes),
+            format_seconds(row.seconds),
+            "[green]yes[/]" if row.feasible else f"[red]no[/]: {row.reason}",
+        )
+    return table
+
+
+def error_panel(code: str, message: str, hint: str | None) -> Panel:
+    body = Text(message)
+    if hint:
+        body.append("\nhint: ", style="bold").append(hint)
+    return Panel(body, title=f"error {code}", title_align="left", border_style="red", expand=False)
+
+
+def make_console(stderr: bool = False) -> Console:
+    console = Console(stderr=stderr, highlight=False, soft_wrap=False)
+    if not console.is_terminal:
+        console.width = 120  # piped output: wide lines are easier to read and grep than wrapped cells
+    return console
