@@ -126,7 +126,9 @@ def _run_options(shots: int, seed: int | None, noise: str | None, state: bool = 
     return RunOptions(shots=shots, seed=seed, noise=parse_noise(noise), return_state=state)
 
 
-_NOISE_HELP = "Noise: short syntax (depolarizing:0.01, amplitude_damping:0.002@cx/0,1; see docs/noise.md) or JSON file."
+_NOISE_HELP = (
+    "Noise: short syntax (depolarizing:0.01, amplitude_damping:0.002@cx/0,1; see docs/noise.md) or JSON file."
+)
 
 
 @cli.command()
@@ -154,12 +156,18 @@ def estimate(circuit: str, noise: str | None, shots: int | None, as_json: bool) 
 
 @cli.command()
 @click.argument("circuit")
-@click.option("-b", "--backend", help="Backend id (see `proxima backends`); default: selected by documented rules.")
+@click.option(
+    "-b", "--backend", help="Backend id (see `proxima backends`); default: selected by documented rules."
+)
 @click.option("--shots", type=int, default=None, help="Shots (default from proxima.json, else 1024).")
-@click.option("--seed", type=int, default=None, help="Seed; the same seed gives the same counts on a backend.")
+@click.option(
+    "--seed", type=int, default=None, help="Seed; the same seed gives the same counts on a backend."
+)
 @click.option("--noise", help=_NOISE_HELP)
 @click.option("--state", is_flag=True, help="Include the final statevector / density matrix (JSON output).")
-@click.option("-o", "--output", type=click.Path(path_type=Path), help="Write results to a .csv, .json or .xlsx file.")
+@click.option(
+    "-o", "--output", type=click.Path(path_type=Path), help="Write results to a .csv, .json or .xlsx file."
+)
 @click.option("--top", type=int, default=16, show_default=True, help="Outcomes shown in the histogram.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
 def run(
@@ -195,10 +203,15 @@ def run(
         check_fits(chosen, loaded, options, margin)
         explanation = None if backend else f"{backend_id} is the default backend in proxima.json"
     else:
-        selection = select_backend(loaded, options, margin=margin)
+        from proxima_agent.backends.registry import all_backends
+
+        enabled = [b for b in all_backends() if config.enabled(b.id)]
+        selection = select_backend(loaded, options, backends=enabled, margin=margin)
         chosen = get_backend(selection.backend)
         explanation = selection.explanation
-    log.info("run %s on %s: shots=%d seed=%s noise=%s", loaded.name, chosen.id, options.shots, options.seed, noise)
+    log.info(
+        "run %s on %s: shots=%d seed=%s noise=%s", loaded.name, chosen.id, options.shots, options.seed, noise
+    )
     from proxima_agent.ui.render import make_console
 
     status_console = make_console(stderr=True)
@@ -223,11 +236,11 @@ def run(
 
 
 def _report(exc: ProximaError, as_json: bool) -> None:
-    from proxima_agent.ui.render import error_panel, make_console
+    from proxima_agent.ui.render import error_text, make_console
 
     if as_json:
         _emit_json({"error": exc.to_dict()})
-    make_console(stderr=True).print(error_panel(exc.code, exc.message, exc.hint))
+    make_console(stderr=True).print(error_text(exc.code, exc.message, exc.hint), soft_wrap=True)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from proxima_agent.errors import ConfigError
 
@@ -25,12 +25,16 @@ class _Model(BaseModel):
 
 
 class BackendSettings(_Model):
-    enabled: bool = Field(True, description="Offer this backend; a disabled backend is listed but never selected.")
+    enabled: bool = Field(
+        True, description="Offer this backend; a disabled backend is listed but never selected."
+    )
 
 
 class RunSettings(_Model):
     shots: int = Field(1024, gt=0, description="Shots when a run does not say.")
-    backend: str | None = Field(None, description="Backend id used when a run does not name one (None: select).")
+    backend: str | None = Field(
+        None, description="Backend id used when a run does not name one (None: select)."
+    )
 
 
 class EstimateSettings(_Model):
@@ -41,7 +45,9 @@ class EstimateSettings(_Model):
 
 class OutputSettings(_Model):
     inline_limit: int = Field(
-        4096, ge=0, description="Arrays with more entries than this are written to files, never inlined in JSON."
+        4096,
+        ge=0,
+        description="Arrays with more entries than this are written to files, never inlined in JSON.",
     )
 
 
@@ -50,12 +56,29 @@ class ProximaConfig(_Model):
 
     model_config = ConfigDict(extra="forbid", frozen=True, title="Proxima configuration")
 
-    schema_: str | None = Field(None, alias="$schema", description="Optional JSON Schema reference for editors.")
+    schema_: str | None = Field(
+        None, alias="$schema", description="Optional JSON Schema reference for editors."
+    )
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     run: RunSettings = RunSettings()
     estimate: EstimateSettings = EstimateSettings()
     output: OutputSettings = OutputSettings()
-    backends: dict[str, BackendSettings] = Field(default_factory=dict, description="Per-backend settings by id.")
+    backends: dict[str, BackendSettings] = Field(
+        default_factory=dict, description="Per-backend settings by id."
+    )
+
+    @field_validator("backends")
+    @classmethod
+    def _known_backends(cls, value: dict[str, BackendSettings]) -> dict[str, BackendSettings]:
+        from proxima_agent.backends.registry import backend_ids
+
+        unknown = sorted(set(value) - set(backend_ids()))
+        if unknown:
+            raise ValueError(f"unknown backend id(s) {unknown}; known: {', '.join(backend_ids())}")
+        return value
+
+    def enabled(self, backend_id: str) -> bool:
+        return self.backends.get(backend_id, BackendSettings()).enabled
 
 
 def expand_vars(value: Any, *, where: str = "") -> Any:
@@ -128,3 +151,7 @@ def load_config(path: Path | None = None) -> ProximaConfig:
 
 def config_json_schema() -> dict[str, Any]:
     return ProximaConfig.model_json_schema(by_alias=True)
+
+
+if __name__ == "__main__":  # python -m proxima_agent.config > docs/proxima.schema.json
+    print(json.dumps(config_json_schema(), indent=2))

@@ -19,7 +19,7 @@ def setup_logging(level: str = "INFO") -> Path | None:
     """Send the `proxima_agent` logger to logs/proxima.log (1 MB x 5). Returns the file, or None if unwritable."""
     global _CONFIGURED
     path = log_file()
-    if _CONFIGURED == path:
+    if path == _CONFIGURED:
         return path
     logger = logging.getLogger("proxima_agent")
     logger.setLevel(level.upper())

@@ -46,4 +46,6 @@ def resource_dir(name: str) -> Path:
     for candidate in (package / "_data" / name, package.parent / name):
         if candidate.is_dir():
             return candidate
-    raise FileNotFoundError(f"resource folder {name!r} is missing from this installation (looked in {package})")
+    raise FileNotFoundError(
+        f"resource folder {name!r} is missing from this installation (looked in {package})"
+    )

@@ -28,7 +28,9 @@ def check_output_path(path: Path) -> None:
     if not folder.is_dir():
         raise OutputError(f"cannot write {path}: folder {folder} does not exist", hint="create it first")
     if not os.access(folder, os.W_OK):
-        raise OutputError(f"cannot write {path}: folder {folder} is not writable", hint="choose another folder")
+        raise OutputError(
+            f"cannot write {path}: folder {folder} is not writable", hint="choose another folder"
+        )
     if path.is_dir():
         raise OutputError(f"cannot write {path}: it is a directory", hint="give a file name")
 
@@ -36,7 +38,9 @@ def check_output_path(path: Path) -> None:
 def outcome_rows(result: SimulationResult) -> list[dict[str, Any]]:
     """One row per observed or possible outcome: counts, frequency, exact probability where known."""
     probs = result.probability_dict()
-    keys = sorted(set(result.counts) | set(probs), key=lambda k: (-result.counts.get(k, 0), -probs.get(k, 0.0), k))
+    keys = sorted(
+        set(result.counts) | set(probs), key=lambda k: (-result.counts.get(k, 0), -probs.get(k, 0.0), k)
+    )
     return [
         {
             "outcome": k,
@@ -51,7 +55,8 @@ def outcome_rows(result: SimulationResult) -> list[dict[str, Any]]:
 def run_summary(result: SimulationResult, extra: dict[str, Any] | None = None) -> dict[str, Any]:
     data = result.to_json_dict(inline_limit=0)
     summary = {
-        k: data[k] for k in ("backend", "method", "circuit", "num_qubits", "num_clbits", "shots", "seed", "exact")
+        k: data[k]
+        for k in ("backend", "method", "circuit", "num_qubits", "num_clbits", "shots", "seed", "exact")
     }
     summary |= {f"timing.{k}": v for k, v in data["timing"].items()}
     if data.get("memory"):
@@ -70,7 +75,9 @@ def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
         write(tmp)
         os.replace(tmp, path)
     except OSError as exc:
-        raise OutputError(f"cannot write {path}: {exc.strerror or exc}", hint="check free disk space") from exc
+        raise OutputError(
+            f"cannot write {path}: {exc.strerror or exc}", hint="check free disk space"
+        ) from exc
     finally:
         tmp.unlink(missing_ok=True)
 

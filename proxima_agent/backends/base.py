@@ -130,15 +130,23 @@ class Backend(ABC):
 
     def check(self, circuit: Circuit, options: RunOptions) -> None:
         """Raise UnsupportedFeatureError if this backend cannot run the circuit with these options."""
+        from proxima_agent.backends.registry import all_backends
+
         unsupported = options.noise.kinds - self.capabilities.noise_kinds
         if unsupported:
+            able = [b.id for b in all_backends() if unsupported <= b.capabilities.noise_kinds]
             raise UnsupportedFeatureError(
                 f"{self.id} does not simulate {', '.join(sorted(unsupported))} noise",
-                hint="choose a backend that does (see `proxima backends`)",
+                hint=f"backends that do: {', '.join(able)}" if able else "no backend simulates it",
                 backend=self.id,
             )
         if circuit.terminal_measurements is None and not self.capabilities.mid_circuit_measurement:
-            raise UnsupportedFeatureError(f"{self.id} does not support mid-circuit measurement", backend=self.id)
+            able = [b.id for b in all_backends() if b.capabilities.mid_circuit_measurement]
+            raise UnsupportedFeatureError(
+                f"{self.id} does not support mid-circuit measurement",
+                hint=f"backends that do: {', '.join(able)}",
+                backend=self.id,
+            )
 
     @abstractmethod
     def run(

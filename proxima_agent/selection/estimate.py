@@ -108,11 +108,18 @@ def estimate_backend(
 
 
 def estimate(
-    circuit: Circuit, options: RunOptions | None = None, *, backends: list[Backend] | None = None, margin: float = 0.2
+    circuit: Circuit,
+    options: RunOptions | None = None,
+    *,
+    backends: list[Backend] | None = None,
+    margin: float = 0.2,
 ) -> Estimate:
     options = options or RunOptions()
     machine = machine_memory(margin)
-    rows = [estimate_backend(b, circuit, options, machine) for b in backends or all_backends()]
+    rows = [
+        estimate_backend(b, circuit, options, machine)
+        for b in (all_backends() if backends is None else backends)
+    ]
     noise = options.noise
     return Estimate(
         circuit=circuit.name,

@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 from proxima_agent.backends.base import Backend, RunOptions
 from proxima_agent.backends.registry import all_backends
 from proxima_agent.circuits.ir import Circuit
-from proxima_agent.errors import ResourceError, UnsupportedFeatureError
+from proxima_agent.errors import BackendUnavailableError, ResourceError, UnsupportedFeatureError
 from proxima_agent.selection.estimate import (
     BackendEstimate,
     Estimate,
@@ -48,7 +48,12 @@ def select_backend(
     margin: float = 0.2,
 ) -> Selection:
     options = options or RunOptions()
-    est = estimate(circuit, options, backends=backends or all_backends(), margin=margin)
+    est = estimate(circuit, options, backends=all_backends() if backends is None else backends, margin=margin)
+    if not est.backends:
+        raise BackendUnavailableError(
+            "no backend is enabled",
+            hint='enable one in proxima.json: "backends": {"aer-sv": {"enabled": true}}',
+        )
     noisy = est.noisy
     feasible = sorted(
         (r for r in est.backends if r.feasible), key=lambda r: (_group(r, noisy), r.seconds, r.backend)
@@ -75,7 +80,10 @@ def select_backend(
     if noisy and best.method == "density_matrix":
         rule, why = "3", "the circuit is noisy, so an exact density matrix is preferred"
     elif noisy:
-        rule, why = "3", "the circuit is noisy and no density matrix fits, so noise is sampled by trajectories"
+        rule, why = (
+            "3",
+            "the circuit is noisy and no density matrix fits, so noise is sampled by trajectories",
+        )
     elif best.method == "statevector":
         rule, why = "2", "the circuit is noiseless, so a state vector suffices"
     else:
@@ -98,19 +106,24 @@ def select_backend(
     )
 
 
-def check_fits(backend: Backend, circuit: Circuit, options: RunOptions, margin: float = 0.2) -> BackendEstimate:
-    """For a backend the user named: refuse with the numbers, and name a backend that could, if it does not fit."""
+def check_fits(
+    backend: Backend, circuit: Circuit, options: RunOptions, margin: float = 0.2
+) -> BackendEstimate:
+    """For a backend the user named: refuse with the numbers, and name the backend the rules would pick instead."""
     backend.check(circuit, options)
     est = estimate(circuit, options, margin=margin)
     row = next(r for r in est.backends if r.backend == backend.id)
     if row.feasible:
         return row
-    alternatives = [r for r in est.backends if r.feasible]
-    alternative = min(alternatives, key=lambda r: r.seconds) if alternatives else None
+    ranked = sorted(
+        (r for r in est.backends if r.feasible), key=lambda r: (_group(r, est.noisy), r.seconds, r.backend)
+    )
+    alternative = ranked[0] if ranked else None
     raise ResourceError(
-        f"{backend.id} cannot run {circuit.num_qubits} qubits here: it {row.reason}",
+        f"{backend.id} cannot run {circuit.name} here: it {row.reason}",
         hint=(
-            f"use --backend {alternative.backend} (needs about {format_bytes(alternative.memory_bytes)})"
+            f"use --backend {alternative.backend} ({alternative.method}, about "
+            f"{format_bytes(alternative.memory_bytes)})"
             if alternative
             else "no installed backend fits; use fewer qubits or free memory"
         ),

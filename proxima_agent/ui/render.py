@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from rich.console import Console, Group
-from rich.panel import Panel
 from rich.table import Table
 from rich.text import Text
 
@@ -35,7 +34,11 @@ def backends_table(infos: list[BackendInfo], max_qubits: dict[str, int], health:
         ]
         if health:
             h = health.get(info.id)
-            row.append("-" if h is None else (f"[green]ok[/] {h.seconds:.2f} s" if h.healthy else f"[red]failed[/] {h.detail}"))
+            row.append(
+                "-"
+                if h is None
+                else (f"[green]ok[/] {h.seconds:.2f} s" if h.healthy else f"[red]failed[/] {h.detail}")
+            )
         table.add_row(*row)
     return table
 
@@ -44,7 +47,9 @@ def histogram(result: SimulationResult, top: int = 16, width: int = 40) -> Table
     probs = result.probability_dict()
     rows = result.top_outcomes(top)
     peak = max((n for _, n in rows), default=1)
-    table = Table(title=f"Top outcomes ({len(result.counts)} distinct of {result.shots} shots)", title_justify="left")
+    table = Table(
+        title=f"Top outcomes ({len(result.counts)} distinct of {result.shots} shots)", title_justify="left"
+    )
     table.add_column("outcome", style="bold")
     table.add_column("count", justify="right")
     table.add_column("freq", justify="right")
@@ -79,8 +84,10 @@ def result_panel(result: SimulationResult, explanation: str | None) -> Group:
         )
     )
     if not result.exact:
-        lines.append("[dim]counts are sampled; no exact probabilities for this run (trajectories or mid-circuit "
-                     "measurement)[/]")
+        lines.append(
+            "[dim]counts are sampled; no exact probabilities for this run (trajectories or mid-circuit "
+            "measurement)[/]"
+        )
     return Group(Text.from_markup("\n".join(lines)), histogram(result))
 
 
@@ -132,11 +139,11 @@ def estimate_table(est: Estimate) -> Table:
     return table
 
 
-def error_panel(code: str, message: str, hint: str | None) -> Panel:
-    body = Text(message)
+def error_text(code: str, message: str, hint: str | None) -> Text:
+    text = Text.assemble(("error", "bold red"), f" [{code}]: ", message)
     if hint:
-        body.append("\nhint: ", style="bold").append(hint)
-    return Panel(body, title=f"error {code}", title_align="left", border_style="red", expand=False)
+        text.append("\n  hint: ", style="bold").append(hint)
+    return text
 
 
 def make_console(stderr: bool = False) -> Console:

@@ -1,0 +1,3 @@
+from proxima_agent.cli import entry
+
+entry()
