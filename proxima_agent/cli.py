@@ -113,7 +113,30 @@ def describe(circuit: str, as_json: bool, qasm: str | None) -> None:
     make_console().print(summary_table(summary))
 
 
-def _run_options(shots: int, seed: int | None, noise: str | None, state: bool = False) -> Any:
+def _backend_options(pairs: tuple[str, ...]) -> dict[str, Any]:
+    """`-O key=value` pairs; values are read as JSON where they parse (numbers, true/false, null), else text."""
+    values: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key.strip():
+            raise OptionError(
+                f"--option {pair!r} is not key=value", hint="e.g. -O threshold=1e-3 -O max_rank=64"
+            )
+        try:
+            values[key.strip()] = json.loads(raw)
+        except json.JSONDecodeError:
+            values[key.strip()] = raw
+    return values
+
+
+def _run_options(
+    shots: int,
+    seed: int | None,
+    noise: str | None,
+    state: bool = False,
+    option: tuple[str, ...] = (),
+    observable: tuple[str, ...] = (),
+) -> Any:
     from proxima_agent.backends.base import RunOptions
     from proxima_agent.circuits.noise import parse_noise
 
@@ -123,9 +146,19 @@ def _run_options(shots: int, seed: int | None, noise: str | None, state: bool = 
 
     if seed is not None:
         resolve_seed(seed)  # validates the range
-    return RunOptions(shots=shots, seed=seed, noise=parse_noise(noise), return_state=state)
+    return RunOptions(
+        shots=shots,
+        seed=seed,
+        noise=parse_noise(noise),
+        return_state=state,
+        backend_options=_backend_options(option),
+        observables=tuple(observable),
+    )
 
 
+_OPTION_HELP = (
+    "Backend option key=value, repeatable (lret: threshold, max_rank, memory_budget_bytes, precision)."
+)
 _NOISE_HELP = (
     "Noise: short syntax (depolarizing:0.01, amplitude_damping:0.002@cx/0,1; see docs/noise.md) or JSON file."
 )
@@ -135,15 +168,18 @@ _NOISE_HELP = (
 @click.argument("circuit")
 @click.option("--noise", help=_NOISE_HELP)
 @click.option("--shots", type=int, default=None, help="Shots (default from proxima.json, else 1024).")
+@click.option("-O", "--option", multiple=True, help=_OPTION_HELP)
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
-def estimate(circuit: str, noise: str | None, shots: int | None, as_json: bool) -> None:
+def estimate(
+    circuit: str, noise: str | None, shots: int | None, option: tuple[str, ...], as_json: bool
+) -> None:
     """Estimate memory and rough time per backend, and whether each is feasible on this machine now."""
     from proxima_agent.circuits.loading import load_circuit
     from proxima_agent.selection.estimate import estimate as make_estimate
 
     config = _config()
     loaded = load_circuit(circuit)
-    options = _run_options(config.run.shots if shots is None else shots, None, noise)
+    options = _run_options(config.run.shots if shots is None else shots, None, noise, option=option)
     options.noise.check(loaded)
     est = make_estimate(loaded, options, margin=config.estimate.memory_margin)
     if as_json:
@@ -166,6 +202,10 @@ def estimate(circuit: str, noise: str | None, shots: int | None, as_json: bool) 
 @click.option("--noise", help=_NOISE_HELP)
 @click.option("--state", is_flag=True, help="Include the final statevector / density matrix (JSON output).")
 @click.option(
+    "--observable", multiple=True, help="Pauli string for an exact expectation value, e.g. ZZI (lret)."
+)
+@click.option("-O", "--option", multiple=True, help=_OPTION_HELP)
+@click.option(
     "-o", "--output", type=click.Path(path_type=Path), help="Write results to a .csv, .json or .xlsx file."
 )
 @click.option("--top", type=int, default=16, show_default=True, help="Outcomes shown in the histogram.")
@@ -177,6 +217,8 @@ def run(
     seed: int | None,
     noise: str | None,
     state: bool,
+    observable: tuple[str, ...],
+    option: tuple[str, ...],
     output: Path | None,
     top: int,
     as_json: bool,
@@ -189,7 +231,9 @@ def run(
     from proxima_agent.selection.select import check_fits, select_backend
 
     config = _config()
-    options = _run_options(config.run.shots if shots is None else shots, seed, noise, state)
+    options = _run_options(
+        config.run.shots if shots is None else shots, seed, noise, state, option, observable
+    )
     if output is not None:
         check_output_path(output)
     backend_id = backend or config.run.backend

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from proxima_agent.circuits.gates import BARRIER, GATES, MEASURE, RESET, gate_matrix
-from proxima_agent.circuits.ir import Circuit, Operation, make_circuit, op
+from proxima_agent.circuits.ir import Circuit, Operation, make_circuit, mcx, op
 from proxima_agent.circuits.noise import Kraus, NoiseModel
 
 if TYPE_CHECKING:
@@ -127,11 +127,14 @@ def _readout_confusion(noise: NoiseModel, qubit: int) -> np.ndarray | None:
     return confusion
 
 
-def exact_reference_probabilities(circuit: Circuit, noise: NoiseModel | None = None) -> np.ndarray:
+def exact_reference_probabilities(
+    circuit: Circuit, noise: NoiseModel | None = None, *, state: np.ndarray | None = None
+) -> np.ndarray:
     """P(classical bit string) for a circuit whose measurements are all terminal (index = int(bits, 2)).
 
     A circuit without measurements is measured whole (qubit i into clbit i), as the backends do. Readout error
-    applies per measured qubit; a clbit written twice keeps the last write; unwritten clbits read 0.
+    applies per measured qubit; a clbit written twice keeps the last write; unwritten clbits read 0. `state`,
+    if given, is the circuit's `exact_reference_state` (to save computing it again).
     """
     noise = noise or NoiseModel()
     measured = circuit.with_measurements()
@@ -145,8 +148,8 @@ def exact_reference_probabilities(circuit: Circuit, noise: NoiseModel | None = N
             pairs.append((operation.qubits[0], operation.clbits[0]))
         elif operation.name != BARRIER and seen.intersection(operation.qubits):
             raise ValueError("an operation after a measurement makes a dynamic circuit: no exact reference")
-    state = exact_reference_state(measured, noise)
-    n = measured.num_qubits
+    if state is None:
+        state = exact_reference_state(measured, noise)
     qubit_probs = np.real(np.diagonal(state)) if state.ndim == 2 else np.abs(state) ** 2
     qubit_probs = np.clip(qubit_probs, 0, None)
     # Joint distribution of (true basis state, read values of measured qubits), folded onto clbits.
@@ -213,10 +216,14 @@ def assert_states_close(
     if up_to_global_phase:
         expected = expected * global_phase_between(actual, expected)
     error = float(np.max(np.abs(actual - expected))) if actual.size else 0.0
-    assert error <= atol, f"states differ by {error:.3e} (> {atol:.0e}) at {np.unravel_index(np.argmax(np.abs(actual - expected)), actual.shape)}"
+    assert error <= atol, (
+        f"states differ by {error:.3e} (> {atol:.0e}) at {np.unravel_index(np.argmax(np.abs(actual - expected)), actual.shape)}"
+    )
 
 
-def _probability_array(probabilities: Mapping[str, float] | Sequence[float] | np.ndarray, width: int | None) -> np.ndarray:
+def _probability_array(
+    probabilities: Mapping[str, float] | Sequence[float] | np.ndarray, width: int | None
+) -> np.ndarray:
     if isinstance(probabilities, Mapping):
         keys = list(probabilities)
         width = width if width is not None else (len(keys[0]) if keys else 0)
@@ -245,7 +252,7 @@ def distribution_test(
     shots = sum(counts.values())
     width = len(next(iter(counts))) if counts else None
     p = _probability_array(probabilities, width)
-    width = int(round(math.log2(len(p)))) if len(p) else 0
+    width = round(math.log2(len(p))) if len(p) else 0
     assert len(p) == 2**width, f"{len(p)} probabilities is not a power of two"
     assert abs(p.sum() - 1) < 1e-6, f"the exact distribution sums to {p.sum()}, not 1"
     assert np.all(p >= -1e-12), "the exact distribution has negative entries"
@@ -291,9 +298,12 @@ def assert_distribution_matches(
     assert not impossible, f"outcomes of probability zero occurred: {impossible[:10]}"
     if pvalue < alpha:
         p = _probability_array(probabilities, len(next(iter(counts))))
-        width = int(round(math.log2(len(p))))
+        width = round(math.log2(len(p)))
         worst = sorted(
-            ((format(i, f"0{width}b"), counts.get(format(i, f"0{width}b"), 0), total * p[i]) for i in range(len(p))),
+            (
+                (format(i, f"0{width}b"), counts.get(format(i, f"0{width}b"), 0), total * p[i])
+                for i in range(len(p))
+            ),
             key=lambda t: -abs(t[1] - t[2]),
         )[:5]
         detail = ", ".join(f"{k}: {o} vs {e:.1f}" for k, o, e in worst)
@@ -337,7 +347,7 @@ def assert_backend_agrees(
     assert result.shots == shots and result.seed == seed
     if result.exact:
         assert_probabilities_close(result.probabilities, reference, atol=atol)
-        density = backend.capabilities.method == "density_matrix"
+        density = backend.capabilities.density_matrix
         state = result.density_matrix if density else result.statevector
         assert_states_close(state, exact_reference_state(circuit, noise, density=density), atol=atol)
     assert_distribution_matches(result.counts, reference, shots, alpha)
@@ -381,3 +391,46 @@ def random_kraus(num_qubits: int, num_operators: int, seed: int) -> list[np.ndar
     q, r = np.linalg.qr(a)
     q = q * (np.diag(r) / np.abs(np.diag(r)))  # a unique, well-spread isometry
     return [q[i * dim : (i + 1) * dim] for i in range(num_operators)]
+
+
+def ir_circuits(
+    *,
+    min_qubits: int = 1,
+    max_qubits: int = 4,
+    max_operations: int = 12,
+    gates: Sequence[str] | None = None,
+    instructions: bool = True,
+) -> Any:
+    """A hypothesis strategy for IR circuits: gates from `gates` (all by default) with random angles, and, when
+    `instructions`, barriers, resets and measurements in between (hypothesis is imported only when called)."""
+    from hypothesis import strategies as st
+
+    names = sorted(gates or GATES)
+    angles = st.floats(min_value=-2 * math.pi, max_value=2 * math.pi, allow_nan=False, allow_infinity=False)
+
+    @st.composite
+    def build(draw: Any) -> Circuit:
+        n = draw(st.integers(min_value=min_qubits, max_value=max_qubits))
+        num_clbits = draw(st.integers(min_value=0, max_value=n)) if instructions else 0
+        usable = [g for g in names if (GATES[g].num_qubits or 2) <= n]
+        kinds = usable + ([BARRIER, RESET] + ([MEASURE] if num_clbits else []) if instructions else [])
+        ops: list[Operation] = []
+        for _ in range(draw(st.integers(min_value=0, max_value=max_operations))):
+            kind = draw(st.sampled_from(kinds))
+            if kind in GATES:
+                spec = GATES[kind]
+                k = spec.num_qubits or draw(st.integers(min_value=2, max_value=n))
+                qubits = draw(st.permutations(range(n)))[:k]
+                params = tuple(draw(angles) for _ in range(spec.num_params))
+                ops.append(mcx(*qubits) if kind == "mcx" else op(kind, *qubits, params=params))
+            elif kind == MEASURE:
+                q = draw(st.integers(0, n - 1))
+                ops.append(op(MEASURE, q, clbits=(draw(st.integers(0, num_clbits - 1)),)))
+            elif kind == RESET:
+                ops.append(op(RESET, draw(st.integers(0, n - 1))))
+            else:
+                qubits = draw(st.lists(st.integers(0, n - 1), min_size=1, max_size=n, unique=True))
+                ops.append(op(BARRIER, *qubits))
+        return make_circuit(n, ops, num_clbits=num_clbits, name="hypothesis")
+
+    return build()

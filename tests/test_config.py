@@ -84,7 +84,9 @@ def test_invalid_settings_name_the_field(places, data, fragment):
 
 def test_checked_in_schema_is_current():
     checked_in = json.loads((ROOT / "docs" / "proxima.schema.json").read_text())
-    assert checked_in == config_json_schema(), "regenerate: python -m proxima_agent.config > docs/proxima.schema.json"
+    assert checked_in == config_json_schema(), (
+        "regenerate: python -m proxima_agent.config > docs/proxima.schema.json"
+    )
 
 
 def test_config_round_trips_through_json():

@@ -70,11 +70,16 @@ def test_wheel_packs_the_text_folders_and_finds_them(tmp_path: Path):
     assert "proxima_agent/_data/skills/will-it-fit/SKILL.md" in names
     target = tmp_path / "site"
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target), str(wheel)], check=True
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(target), str(wheel)],
+        check=True,
     )
     code = "from proxima_agent.paths import resource_dir; print(resource_dir('skills'))"
     proc = subprocess.run(
-        [sys.executable, "-c", code], cwd=tmp_path, env={"PYTHONPATH": str(target)}, capture_output=True, text=True
+        [sys.executable, "-c", code],
+        cwd=tmp_path,
+        env={"PYTHONPATH": str(target)},
+        capture_output=True,
+        text=True,
     )
     assert proc.returncode == 0, proc.stderr
     assert Path(proc.stdout.strip()) == target / "proxima_agent" / "_data" / "skills"

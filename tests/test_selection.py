@@ -24,9 +24,10 @@ def test_memory_follows_first_principles():
 
 def test_density_matrix_squares_the_memory():
     rows = {r.backend: r for r in estimate(build("ghz:14")).backends}
-    assert rows["aer-dm"].memory_bytes - get_backend("aer-dm").overhead_bytes > 2**14 * (
-        rows["aer-sv"].memory_bytes - get_backend("aer-sv").overhead_bytes
-    ) / 2
+    assert (
+        rows["aer-dm"].memory_bytes - get_backend("aer-dm").overhead_bytes
+        > 2**14 * (rows["aer-sv"].memory_bytes - get_backend("aer-sv").overhead_bytes) / 2
+    )
 
 
 def test_noiseless_circuit_gets_a_statevector():

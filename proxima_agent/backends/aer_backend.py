@@ -120,27 +120,37 @@ class _AerBackend(Backend):
             basis = set(simulator.configuration().basis_gates)
             save = None
             if exact:
-                save = ("density_matrix" if density else "statevector") if options.return_state else "probabilities"
+                save = (
+                    ("density_matrix" if density else "statevector")
+                    if options.return_state
+                    else "probabilities"
+                )
             qc, aer_noise = to_aer_noisy(measured, noise, basis, save)
             watch.mark("conversion")
             report(Progress(stage="simulation", done=0, total=1))
             job = simulator.run(qc, shots=options.shots, noise_model=aer_noise)
             result = job.result()
             if not result.success:
-                raise SimulationError(f"{self.id} failed: {result.status}", hint="see the log file for details")
+                raise SimulationError(
+                    f"{self.id} failed: {result.status}", hint="see the log file for details"
+                )
             counts = {k.replace(" ", ""): int(v) for k, v in result.get_counts().items()}
             state = probabilities = None
             if save:
                 data: dict[str, Any] = result.data(0)
                 if save == "probabilities":
                     qubit_probs = np.asarray(data["probabilities"], dtype=float)
-                    probabilities = exact_outcome_probabilities(qubit_probs, False, measured, noise, is_probs=True)
+                    probabilities = exact_outcome_probabilities(
+                        qubit_probs, False, measured, noise, is_probs=True
+                    )
                 else:
                     state = np.asarray(data[save].data if hasattr(data[save], "data") else data[save])
                     probabilities = exact_outcome_probabilities(state, density, measured, noise)
             watch.mark("simulation")
             report(Progress(stage="simulation", done=1, total=1))
-            metadata = {k: v for k, v in result.results[0].metadata.items() if isinstance(v, str | int | float | bool)}
+            metadata = {
+                k: v for k, v in result.results[0].metadata.items() if isinstance(v, str | int | float | bool)
+            }
         return make_result(
             self,
             measured,
@@ -161,7 +171,11 @@ class AerStatevector(_AerBackend):
     name = "Qiskit Aer state vector"
     aer_method = "statevector"
     capabilities = Capabilities(
-        method="statevector", noise_kinds=ALL_NOISE_KINDS, exact_noise=False, statevector=True, density_matrix=False
+        method="statevector",
+        noise_kinds=ALL_NOISE_KINDS,
+        exact_noise=False,
+        statevector=True,
+        density_matrix=False,
     )
     overhead_bytes = 200 * 2**20
     state_copies = 1.5

@@ -14,7 +14,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -36,12 +36,15 @@ class Capabilities(BaseModel):
 
     method: Method
     noise_kinds: frozenset[str] = Field(description="noise channels it simulates")
-    exact_noise: bool = Field(description="noise is simulated exactly (density matrix), not by sampling trajectories")
+    exact_noise: bool = Field(
+        description="noise is simulated exactly (density matrix), not by sampling trajectories"
+    )
     statevector: bool
     density_matrix: bool
     mid_circuit_measurement: bool = True
     reset: bool = True
     steppable: bool = Field(False, description="can run step by step (for pause and checkpoints)")
+    expectations: bool = Field(False, description="computes Pauli expectation values exactly")
 
 
 class RunOptions(BaseModel):
@@ -51,6 +54,11 @@ class RunOptions(BaseModel):
     seed: int | None = None
     noise: NoiseModel = NoiseModel()
     return_state: bool = Field(False, description="include the final statevector / density matrix")
+    observables: tuple[str, ...] = Field(
+        (),
+        description="Pauli strings (last character is qubit 0) whose expectation values to compute exactly",
+    )
+    backend_options: dict[str, Any] = Field(default_factory=dict, description="backend-specific settings")
 
 
 class TimeModel(BaseModel):
@@ -70,6 +78,17 @@ class TimeModel(BaseModel):
     def seconds(self, entries: int, ops: int, shots: int, trajectories: bool) -> float:
         one_pass = ops * (self.per_op_s + entries * self.per_entry_s)
         return self.startup_s + (shots * one_pass if trajectories else one_pass) + shots * self.per_shot_s
+
+
+class RunEstimate(BaseModel):
+    """A backend's own estimate of one run: how it would run it, memory, rough time, and how that was made."""
+
+    model_config = ConfigDict(frozen=True)
+
+    method: str
+    memory_bytes: int
+    seconds: float
+    note: str | None = None
 
 
 class BackendInfo(BaseModel):
@@ -128,6 +147,20 @@ class Backend(ABC):
         entries = self.state_bytes(num_qubits) // 16
         return self.time_model.seconds(entries, ops, shots, trajectories)
 
+    def estimate(self, circuit: Circuit, options: RunOptions) -> RunEstimate:
+        """Memory and time of this run: the state's size from first principles, the time from the fitted model."""
+        noise = options.noise
+        ops = len(circuit.gates) + sum(len(noise.after(o)) for o in circuit.operations)
+        caps = self.capabilities
+        trajectories = not caps.exact_noise and (
+            noise.has_gate_noise or circuit.with_measurements().is_dynamic
+        )
+        return RunEstimate(
+            method="trajectories" if trajectories else caps.method,
+            memory_bytes=self.memory_bytes(circuit.num_qubits),
+            seconds=self.estimate_seconds(circuit.num_qubits, ops, options.shots, trajectories),
+        )
+
     def check(self, circuit: Circuit, options: RunOptions) -> None:
         """Raise UnsupportedFeatureError if this backend cannot run the circuit with these options."""
         from proxima_agent.backends.registry import all_backends
@@ -140,6 +173,13 @@ class Backend(ABC):
                 hint=f"backends that do: {', '.join(able)}" if able else "no backend simulates it",
                 backend=self.id,
             )
+        if options.observables and not self.capabilities.expectations:
+            able = [b.id for b in all_backends() if b.capabilities.expectations]
+            raise UnsupportedFeatureError(
+                f"{self.id} does not compute expectation values", hint=f"backends that do: {', '.join(able)}"
+            )
+        if options.backend_options:
+            self.parse_backend_options(options.backend_options)
         if circuit.terminal_measurements is None and not self.capabilities.mid_circuit_measurement:
             able = [b.id for b in all_backends() if b.capabilities.mid_circuit_measurement]
             raise UnsupportedFeatureError(
@@ -147,6 +187,15 @@ class Backend(ABC):
                 hint=f"backends that do: {', '.join(able)}",
                 backend=self.id,
             )
+
+    def parse_backend_options(self, values: dict[str, Any]) -> Any:
+        """Validate backend-specific options; backends without any refuse every key."""
+        from proxima_agent.errors import OptionError
+
+        raise OptionError(
+            f"{self.id} takes no backend options (got {', '.join(sorted(values))})",
+            hint="backend options (-O key=value) apply to lret",
+        )
 
     @abstractmethod
     def run(

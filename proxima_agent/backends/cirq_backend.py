@@ -70,7 +70,9 @@ def to_cirq_noisy(circuit: Circuit, noise: NoiseModel) -> cirq.Circuit:
         if confusion is not None:
             # Cirq's confusion matrix: row = true value, column = measured value, as Proxima's.
             ops.append(
-                cirq.measure(qubits[item.qubits[0]], key=measurement_key(index), confusion_map={(0,): confusion})
+                cirq.measure(
+                    qubits[item.qubits[0]], key=measurement_key(index), confusion_map={(0,): confusion}
+                )
             )
         elif (converted := cirq_operation(item, index, qubits)) is not None:
             ops.append(converted)
@@ -143,7 +145,11 @@ class CirqStatevector(_CirqBackend):
     id = "cirq-sv"
     name = "Cirq state vector"
     capabilities = Capabilities(
-        method="statevector", noise_kinds=ALL_NOISE_KINDS, exact_noise=False, statevector=True, density_matrix=False
+        method="statevector",
+        noise_kinds=ALL_NOISE_KINDS,
+        exact_noise=False,
+        statevector=True,
+        density_matrix=False,
     )
     # measured: see benchmarks/calibrate.py and docs/performance.md
     overhead_bytes = 160 * 2**20

@@ -70,8 +70,9 @@ def make_result(
     watch: Stopwatch,
     memory: MemoryUse,
     metadata: dict[str, Any],
+    expectations: dict[str, float] | None = None,
 ) -> SimulationResult:
-    density = backend.capabilities.method == "density_matrix"
+    density = backend.capabilities.density_matrix
     keep_state = options.return_state and state is not None
     return SimulationResult(
         backend=backend.id,
@@ -97,5 +98,6 @@ def make_result(
             "proxima-agent": package_version("proxima-agent") or "unknown",
         },
         noise=None if options.noise.is_empty else options.noise.model_dump(mode="json"),
+        expectations=expectations or {},
         metadata=metadata,
     )

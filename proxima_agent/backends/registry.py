@@ -9,10 +9,11 @@ from pydantic import BaseModel
 from proxima_agent.backends.aer_backend import AerDensityMatrix, AerStatevector
 from proxima_agent.backends.base import Backend, BackendInfo, RunOptions
 from proxima_agent.backends.cirq_backend import CirqDensityMatrix, CirqStatevector
+from proxima_agent.backends.lret import LretBackend
 from proxima_agent.errors import BackendUnavailableError, ProximaError, UnknownBackendError
 
 _BACKENDS: dict[str, type[Backend]] = {
-    cls.id: cls for cls in (CirqStatevector, CirqDensityMatrix, AerStatevector, AerDensityMatrix)
+    cls.id: cls for cls in (CirqStatevector, CirqDensityMatrix, AerStatevector, AerDensityMatrix, LretBackend)
 }
 
 
@@ -32,7 +33,9 @@ def get_backend(backend_id: str, *, require_available: bool = True) -> Backend:
     if require_available:
         info = backend.info()
         if not info.available:
-            raise BackendUnavailableError(f"backend {backend_id} is not available: {info.reason}", hint=info.reason)
+            raise BackendUnavailableError(
+                f"backend {backend_id} is not available: {info.reason}", hint=info.reason
+            )
     return backend
 
 

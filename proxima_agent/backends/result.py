@@ -56,11 +56,14 @@ class SimulationResult(BaseModel):
     seed: int
     counts: dict[str, int]
     exact: bool = Field(description="probabilities / state are exact (not sampled trajectories)")
-    probabilities: np.ndarray | None = Field(None, description="P(outcome) over clbit strings, index = int(bits, 2)")
+    probabilities: np.ndarray | None = Field(
+        None, description="P(outcome) over clbit strings, index = int(bits, 2)"
+    )
     statevector: np.ndarray | None = None
     density_matrix: np.ndarray | None = None
     timing: Timing
     memory: MemoryUse | None = None
+    expectations: dict[str, float] = Field(default_factory=dict, description="exact <P> per Pauli string")
     versions: dict[str, str] = Field(default_factory=dict)
     noise: dict[str, Any] | None = None
     metadata: dict[str, Any] = Field(default_factory=dict)
@@ -89,7 +92,9 @@ class SimulationResult(BaseModel):
         return data
 
 
-def array_to_json(array: np.ndarray, name: str, *, inline_limit: int, array_dir: Path | None) -> dict[str, Any]:
+def array_to_json(
+    array: np.ndarray, name: str, *, inline_limit: int, array_dir: Path | None
+) -> dict[str, Any]:
     info: dict[str, Any] = {"shape": list(array.shape), "dtype": str(array.dtype), "bytes": int(array.nbytes)}
     if array.size <= inline_limit:
         if np.iscomplexobj(array):
@@ -144,7 +149,9 @@ def outcome_probabilities(
     return out.reshape(-1)
 
 
-def sample_counts(probabilities: np.ndarray, shots: int, rng: np.random.Generator, num_clbits: int) -> dict[str, int]:
+def sample_counts(
+    probabilities: np.ndarray, shots: int, rng: np.random.Generator, num_clbits: int
+) -> dict[str, int]:
     """Draw `shots` outcomes from an exact distribution (renormalised only against float rounding)."""
     p = np.clip(probabilities, 0, None)
     p = p / p.sum()

@@ -17,7 +17,9 @@ class CircuitSummary(BaseModel):
     name: str
     num_qubits: int
     num_clbits: int
-    depth: int = Field(description="layers of operations when each starts as early as its qubits and bits allow")
+    depth: int = Field(
+        description="layers of operations when each starts as early as its qubits and bits allow"
+    )
     size: int = Field(description="gates (measurements, resets and barriers not counted)")
     gate_counts: dict[str, int]
     two_qubit_gates: int

@@ -20,7 +20,15 @@ if TYPE_CHECKING:
     import qiskit
 
 # Qiskit names that are other names in the IR.
-_QISKIT_ALIASES = {"u3": "u", "u1": "p", "cu1": "cp", "cnot": "cx", "toffoli": "ccx", "fredkin": "cswap", "i": "id"}
+_QISKIT_ALIASES = {
+    "u3": "u",
+    "u1": "p",
+    "cu1": "cp",
+    "cnot": "cx",
+    "toffoli": "ccx",
+    "fredkin": "cswap",
+    "i": "id",
+}
 
 
 def u_angles(matrix: np.ndarray) -> tuple[float, float, float]:
@@ -49,6 +57,33 @@ def _float_params(instruction: Any, name: str) -> tuple[float, ...]:
         ) from None
 
 
+def _is_ir_gate(inst: Any, gate: str, num_qubits: int) -> bool:
+    """Whether a Qiskit instruction named like an IR gate is that gate. Qiskit's own gate classes are; a gate a
+    person defined under the same name (in OpenQASM, or with QuantumCircuit.to_gate) is only if its parameters
+    and matrix agree, else it is decomposed by its definition like any other custom gate."""
+    base = getattr(inst, "base_class", type(inst))  # standard gates' own types are Rust singletons
+    if (getattr(base, "__module__", None) or "").startswith("qiskit.circuit.library"):
+        return True
+    try:
+        params = tuple(float(p) for p in inst.params)
+    except TypeError:
+        return True  # unbound parameters: _float_params reports them
+    if len(params) != GATES[gate].num_params:
+        return False
+    if num_qubits > 6:  # only a wide mcx: its matrix would cost 4^n, so its name is trusted
+        return True
+    try:
+        from qiskit.quantum_info import Operator
+
+        actual = Operator(inst).reverse_qargs().data  # big-endian over the listed qubits, as the IR
+    except Exception:  # no matrix (not unitary, or no definition): not this gate
+        return False
+    expected = gate_matrix(gate, params, num_qubits)
+    if actual.shape != expected.shape:
+        return False
+    return bool(abs(abs(np.vdot(expected, actual)) - expected.shape[0]) < 1e-8)  # equal up to a global phase
+
+
 def from_qiskit(circuit: qiskit.QuantumCircuit, name: str | None = None) -> Circuit:
     """Convert a Qiskit QuantumCircuit; unknown gates are decomposed by their Qiskit definitions."""
     ops: list[Operation] = []
@@ -66,11 +101,18 @@ def from_qiskit(circuit: qiskit.QuantumCircuit, name: str | None = None) -> Circ
             elif gate == "u2":
                 phi, lam = _float_params(inst, gate)
                 ops.append(op("u", *qubits, params=(math.pi / 2, phi, lam)))
-            elif gate == "mcx" or (gate in GATES and GATES[gate].num_qubits == len(qubits)):
-                if getattr(inst, "ctrl_state", None) not in (None, 2 ** (len(qubits) - 1) - 1) and gate == "mcx":
+            elif (gate == "mcx" or (gate in GATES and GATES[gate].num_qubits == len(qubits))) and _is_ir_gate(
+                inst, gate, len(qubits)
+            ):
+                if (
+                    getattr(inst, "ctrl_state", None) not in (None, 2 ** (len(qubits) - 1) - 1)
+                    and gate == "mcx"
+                ):
                     visit(inst.definition, list(qubits), [])
                     continue
-                ops.append(mcx(*qubits) if gate == "mcx" else op(gate, *qubits, params=_float_params(inst, gate)))
+                ops.append(
+                    mcx(*qubits) if gate == "mcx" else op(gate, *qubits, params=_float_params(inst, gate))
+                )
             elif inst.name == "delay":
                 continue
             elif getattr(inst, "definition", None) is not None:
@@ -168,7 +210,9 @@ def _cirq_known(operation: cirq.Operation) -> Operation | None:
     if gate is None:
         return None
     if isinstance(gate, cirq.Rx | cirq.Ry | cirq.Rz):
-        return Operation(name=type(gate).__name__.lower(), qubits=tuple(range(n)), params=(float(gate._rads),))
+        return Operation(
+            name=type(gate).__name__.lower(), qubits=tuple(range(n)), params=(float(gate._rads),)
+        )
     for name in ("x", "y", "z", "h", "s", "sdg", "t", "tdg", "cx", "cz", "swap", "ccx", "cswap"):
         if GATES[name].num_qubits == n and gate == cirq_gate(name, (), n):
             return Operation(name=name, qubits=tuple(range(n)))

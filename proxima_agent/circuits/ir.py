@@ -40,7 +40,10 @@ class Operation(BaseModel):
         elif self.name == MEASURE:
             if len(self.qubits) != 1 or len(self.clbits) != 1:
                 raise ValueError("measure takes one qubit and one classical bit")
-        elif self.name not in (RESET, BARRIER):
+        elif self.name == RESET:
+            if len(self.qubits) != 1:
+                raise ValueError("reset takes one qubit")  # as in Qiskit and Cirq: one reset per qubit
+        elif self.name != BARRIER:
             raise ValueError(f"unknown operation {self.name!r}")
         return self
 

@@ -87,7 +87,9 @@ def _random(n: int, depth: int, seed: int) -> list[Operation]:
             if rng.random() < 0.5:
                 ops.append(op(str(rng.choice(_RANDOM_1Q)), q))
             else:
-                ops.append(op(str(rng.choice(["rx", "ry", "rz"])), q, params=(float(rng.uniform(0, 2 * np.pi)),)))
+                ops.append(
+                    op(str(rng.choice(["rx", "ry", "rz"])), q, params=(float(rng.uniform(0, 2 * np.pi)),))
+                )
         order = rng.permutation(n)
         for a, b in zip(order[0::2], order[1::2], strict=False):
             ops.append(op(str(rng.choice(["cx", "cz"])), int(a), int(b)))
@@ -149,11 +151,18 @@ LIBRARY: dict[str, LibraryEntry] = {
         LibraryEntry("bell", (), "Bell pair (|00> + |11>)/sqrt(2)", _bell),
         LibraryEntry("ghz", (_N,), "N-qubit GHZ state", _ghz),
         LibraryEntry(
-            "qft", (_N, Param("X", 0, 2**MAX_QUBITS, optional=True, default=0)), "quantum Fourier transform of the basis state |X>", _qft
+            "qft",
+            (_N, Param("X", 0, 2**MAX_QUBITS, optional=True, default=0)),
+            "quantum Fourier transform of the basis state |X>",
+            _qft,
         ),
         LibraryEntry(
             "random",
-            (Param("N", 1, MAX_QUBITS), Param("DEPTH", 1, 10_000), Param("SEED", 0, 2**32 - 1, optional=True, default=0)),
+            (
+                Param("N", 1, MAX_QUBITS),
+                Param("DEPTH", 1, 10_000),
+                Param("SEED", 0, 2**32 - 1, optional=True, default=0),
+            ),
             "random layered circuit: random 1-qubit gates and rotations, then CX/CZ on random pairs",
             _random,
         ),
@@ -180,11 +189,14 @@ def parse_name(spec: str) -> tuple[LibraryEntry, list[int | None]]:
     if entry is None:
         raise UnknownCircuitError(
             f"unknown circuit {name!r}",
-            hint="library circuits: " + ", ".join(e.usage for e in LIBRARY.values()) + "; or give a .qasm file",
+            hint="library circuits: "
+            + ", ".join(e.usage for e in LIBRARY.values())
+            + "; or give a .qasm file",
         )
     if len(raw) > len(entry.params):
         raise CircuitParameterError(
-            f"{spec}: {entry.name} takes at most {len(entry.params)} parameter(s)", hint=f"usage: {entry.usage}"
+            f"{spec}: {entry.name} takes at most {len(entry.params)} parameter(s)",
+            hint=f"usage: {entry.usage}",
         )
     values: list[int | None] = []
     for index, param in enumerate(entry.params):

@@ -52,11 +52,15 @@ def load_file(path: Path) -> Circuit:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise FileReadError(
-            f"no such file: {path}", hint="check the path, or use a library circuit such as ghz:5", path=str(path)
+            f"no such file: {path}",
+            hint="check the path, or use a library circuit such as ghz:5",
+            path=str(path),
         ) from None
     except IsADirectoryError:
         raise FileReadError(f"{path} is a directory, not a circuit file", path=str(path)) from None
     except (OSError, UnicodeDecodeError) as exc:
         reason = getattr(exc, "strerror", None) or str(exc)
-        raise FileReadError(f"cannot read {path}: {reason}", hint="check its permissions and encoding") from None
+        raise FileReadError(
+            f"cannot read {path}: {reason}", hint="check its permissions and encoding"
+        ) from None
     return from_qasm(text, source=str(path), name=path.stem)

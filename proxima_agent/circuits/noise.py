@@ -64,7 +64,10 @@ class AmplitudeDamping(_Channel):
 
     def kraus(self, num_qubits: int = 1) -> list[np.ndarray]:
         g = self.gamma
-        return [np.array([[1, 0], [0, math.sqrt(1 - g)]], complex), np.array([[0, math.sqrt(g)], [0, 0]], complex)]
+        return [
+            np.array([[1, 0], [0, math.sqrt(1 - g)]], complex),
+            np.array([[0, math.sqrt(g)], [0, 0]], complex),
+        ]
 
 
 class PhaseDamping(_Channel):
@@ -73,7 +76,10 @@ class PhaseDamping(_Channel):
 
     def kraus(self, num_qubits: int = 1) -> list[np.ndarray]:
         lam = self.lam
-        return [np.array([[1, 0], [0, math.sqrt(1 - lam)]], complex), np.array([[0, 0], [0, math.sqrt(lam)]], complex)]
+        return [
+            np.array([[1, 0], [0, math.sqrt(1 - lam)]], complex),
+            np.array([[0, 0], [0, math.sqrt(lam)]], complex),
+        ]
 
 
 class BitFlip(_Channel):
@@ -136,7 +142,9 @@ class Kraus(_Channel):
             z = complex(x)
             return (z.real, z.imag)
 
-        if isinstance(value, np.ndarray) or (isinstance(value, list) and value and isinstance(value[0], np.ndarray)):
+        if isinstance(value, np.ndarray) or (
+            isinstance(value, list) and value and isinstance(value[0], np.ndarray)
+        ):
             value = [np.asarray(m).tolist() for m in value]
         return [[[pair(x) for x in row] for row in m] for m in value]
 
@@ -173,7 +181,14 @@ class Readout(_Channel):
 
 
 Channel = Annotated[
-    Depolarizing | AmplitudeDamping | PhaseDamping | BitFlip | PhaseFlip | ThermalRelaxation | Kraus | Readout,
+    Depolarizing
+    | AmplitudeDamping
+    | PhaseDamping
+    | BitFlip
+    | PhaseFlip
+    | ThermalRelaxation
+    | Kraus
+    | Readout,
     Field(discriminator="kind"),
 ]
 
@@ -329,7 +344,9 @@ def _parse_one(spec: str) -> NoiseRule:
         try:
             qubits = tuple(int(q) for q in raw_qubits.split(","))
         except ValueError:
-            raise NoiseError(f"noise {spec!r}: qubits must be integers", hint="e.g. depolarizing:0.01/0,1") from None
+            raise NoiseError(
+                f"noise {spec!r}: qubits must be integers", hint="e.g. depolarizing:0.01/0,1"
+            ) from None
     if "@" in text:
         text, raw_gates = text.split("@", 1)
         gates = tuple(g.strip().lower() for g in raw_gates.split(",") if g.strip())
@@ -355,9 +372,11 @@ def _validated_rule(data: dict[str, Any], where: str) -> NoiseRule:
     except ValidationError as exc:
         first = exc.errors()[0]
         field = ".".join(str(p) for p in first["loc"])
-        hint = "probabilities must lie in [0, 1]" if "less than or equal" in first["msg"] or (
-            "greater than or equal" in first["msg"]
-        ) else SHORT_SYNTAX
+        hint = (
+            "probabilities must lie in [0, 1]"
+            if "less than or equal" in first["msg"] or ("greater than or equal" in first["msg"])
+            else SHORT_SYNTAX
+        )
         raise NoiseError(f"noise {where!r}: {field}: {first['msg']}", hint=hint) from None
 
 
@@ -393,4 +412,6 @@ def noise_from_json(text_or_path: str) -> NoiseModel:
         ) from exc
     if not isinstance(data, dict) or not isinstance(data.get("rules"), list):
         raise NoiseError("noise model JSON needs a list under 'rules'", hint=SHORT_SYNTAX)
-    return NoiseModel(rules=tuple(_validated_rule(rule, f"rules[{i}]") for i, rule in enumerate(data["rules"])))
+    return NoiseModel(
+        rules=tuple(_validated_rule(rule, f"rules[{i}]") for i, rule in enumerate(data["rules"]))
+    )

@@ -26,7 +26,9 @@ def looks_like_qasm(text: str) -> bool:
     return qasm_version(text) is not None
 
 
-def _syntax_error(message: str, line: int | None, column: int | None, source: str, version: int) -> QasmSyntaxError:
+def _syntax_error(
+    message: str, line: int | None, column: int | None, source: str, version: int
+) -> QasmSyntaxError:
     where = f"{source}:{line}:{column}: " if line is not None else f"{source}: "
     return QasmSyntaxError(
         f"{where}OpenQASM {version} syntax error: {message}",
@@ -49,7 +51,9 @@ def _qasm3_error(exc: Exception, source: str) -> QasmSyntaxError:
         message = f"unexpected {token.text!r}"
         recognizer = getattr(recognition, "recognizer", None)
         try:
-            expected = recognition.getExpectedTokens().toString(recognizer.literalNames, recognizer.symbolicNames)
+            expected = recognition.getExpectedTokens().toString(
+                recognizer.literalNames, recognizer.symbolicNames
+            )
             message += f", expected {expected}"
         except Exception:  # the expectation is a nicety; the location is what matters
             pass
@@ -77,7 +81,9 @@ def from_qasm(text: str, *, source: str = "<qasm>", name: str | None = None) -> 
         except qiskit.qasm2.QASM2ParseError as exc:
             message = getattr(exc, "message", str(exc))
             if match := _QASM2_LOCATION.match(message):
-                raise _syntax_error(match.group(3), int(match.group(1)), int(match.group(2)) + 1, source, 2) from exc
+                raise _syntax_error(
+                    match.group(3), int(match.group(1)), int(match.group(2)) + 1, source, 2
+                ) from exc
             raise _syntax_error(message, None, None, source, 2) from exc
     else:
         import qiskit.qasm3

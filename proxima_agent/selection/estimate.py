@@ -8,7 +8,6 @@ from pydantic import BaseModel, Field
 from proxima_agent.backends.base import Backend, RunOptions
 from proxima_agent.backends.registry import all_backends
 from proxima_agent.circuits.ir import Circuit
-from proxima_agent.circuits.noise import NoiseModel
 from proxima_agent.errors import ProximaError
 
 METHOD_NOTE = (
@@ -38,6 +37,7 @@ class BackendEstimate(BaseModel):
     seconds: float
     feasible: bool = Field(description="installed, supported, and fits in usable memory now")
     reason: str | None = Field(None, description="why it is not feasible")
+    note: str | None = Field(None, description="how the backend made its estimate, where it says more")
 
 
 class Estimate(BaseModel):
@@ -66,21 +66,11 @@ def max_qubits(backend: Backend, usable_bytes: int, limit: int = 64) -> int:
     return n
 
 
-def _method(backend: Backend, circuit: Circuit, noise: NoiseModel) -> tuple[str, bool]:
-    """(method name, trajectories?) for this backend on this circuit."""
-    caps = backend.capabilities
-    trajectories = not caps.exact_noise and (noise.has_gate_noise or circuit.with_measurements().is_dynamic)
-    return ("trajectories" if trajectories else caps.method), trajectories
-
-
 def estimate_backend(
     backend: Backend, circuit: Circuit, options: RunOptions, machine: MachineMemory
 ) -> BackendEstimate:
-    noise = options.noise
-    ops = len(circuit.gates) + sum(len(noise.after(o)) for o in circuit.operations)
-    method, trajectories = _method(backend, circuit, noise)
-    memory = backend.memory_bytes(circuit.num_qubits)
-    seconds = backend.estimate_seconds(circuit.num_qubits, ops, options.shots, trajectories)
+    run = backend.estimate(circuit, options)
+    memory = run.memory_bytes
     info = backend.info()
     reason = None
     supported = True
@@ -99,11 +89,12 @@ def estimate_backend(
         backend=backend.id,
         available=info.available,
         supported=supported,
-        method=method,
+        method=run.method,
         memory_bytes=memory,
-        seconds=seconds,
+        seconds=run.seconds,
         feasible=reason is None,
         reason=reason,
+        note=run.note,
     )
 
 

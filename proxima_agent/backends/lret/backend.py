@@ -1,0 +1,171 @@
+"""`lret` behind Proxima's backend protocol."""
+
+from __future__ import annotations
+
+import re
+import time
+from typing import Any
+
+from pydantic import ValidationError
+
+from proxima_agent.backends.base import (
+    ALL_NOISE_KINDS,
+    Backend,
+    BackendInfo,
+    Capabilities,
+    ProgressCallback,
+    RunEstimate,
+    RunOptions,
+    Stopwatch,
+    TimeModel,
+    package_version,
+    peak_memory,
+)
+from proxima_agent.backends.common import make_result, readout_confusion
+from proxima_agent.backends.lret.estimate import predict_rank, predict_seconds
+from proxima_agent.backends.lret.program import compile_program
+from proxima_agent.backends.lret.simulator import LretOptions, LretRun
+from proxima_agent.backends.result import Progress, SimulationResult, sample_counts
+from proxima_agent.circuits.ir import Circuit
+from proxima_agent.errors import OptionError
+from proxima_agent.seeds import resolve_seed, rng
+
+DENSITY_MATRIX_MAX_QUBITS = 14
+_PAULI = re.compile(r"^[IXYZixyz]+$")
+
+
+class LretBackend(Backend):
+    id = "lret"
+    name = "Proxima low-rank density matrix"
+    library = "proxima-agent"
+    module = "proxima_agent"
+    capabilities = Capabilities(
+        method="low_rank",
+        noise_kinds=ALL_NOISE_KINDS,
+        exact_noise=True,
+        statevector=False,
+        density_matrix=True,
+        steppable=True,
+        expectations=True,
+    )
+    overhead_bytes = 120 * 2**20
+    state_copies = 3.0  # per column of L: L, the widened or projected copy, temporaries
+    time_model = TimeModel(startup_s=0.0, per_op_s=0.0, per_entry_s=0.0, per_shot_s=0.0)
+
+    def info(self) -> BackendInfo:
+        return super().info().model_copy(update={"version": package_version("proxima-agent")})
+
+    def parse_backend_options(self, values: dict[str, Any]) -> LretOptions:
+        if not values:
+            return LretOptions()
+        try:
+            return LretOptions.model_validate(values)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            field = ".".join(str(p) for p in first["loc"])
+            raise OptionError(
+                f"lret option {field}: {first['msg']}",
+                hint="lret options: " + ", ".join(LretOptions.model_fields),
+            ) from None
+
+    def memory_bytes(self, num_qubits: int, rank: int = 1) -> int:
+        return int(self.overhead_bytes + self.state_copies * 16 * 2**num_qubits * max(rank, 1))
+
+    def estimate(self, circuit: Circuit, options: RunOptions) -> RunEstimate:
+        """Predict the rank at the threshold, then memory and time from it (see lret/estimate.py).
+
+        Memory is capped at the run's memory budget: past it the run stops itself with a clear error.
+        """
+        lret_options = self.parse_backend_options(options.backend_options)
+        program = compile_program(circuit.with_measurements(), options.noise, lret_options.max_fuse)
+        rank, how = predict_rank(program, lret_options.threshold)
+        if lret_options.max_rank is not None:
+            rank = min(rank, lret_options.max_rank)
+        budget = self.memory_budget(lret_options)
+        return RunEstimate(
+            method="low_rank",
+            memory_bytes=min(self.memory_bytes(circuit.num_qubits, rank), self.overhead_bytes + budget),
+            seconds=predict_seconds(program, rank),
+            note=f"predicted rank <= {rank} at threshold {lret_options.threshold:g} ({how})",
+        )
+
+    @staticmethod
+    def memory_budget(options: LretOptions) -> int:
+        import psutil
+
+        return options.memory_budget_bytes or int(psutil.virtual_memory().available * 0.5)
+
+    def run(
+        self, circuit: Circuit, options: RunOptions, progress: ProgressCallback | None = None
+    ) -> SimulationResult:
+        self.check(circuit, options)
+        lret_options = self.parse_backend_options(options.backend_options)
+        for pauli in options.observables:
+            if not _PAULI.match(pauli) or len(pauli) != circuit.num_qubits:
+                raise OptionError(
+                    f"observable {pauli!r} is not a Pauli string on {circuit.num_qubits} qubits",
+                    hint=f"e.g. {'Z' * circuit.num_qubits}; the last character is qubit 0",
+                )
+        if options.return_state and circuit.num_qubits > DENSITY_MATRIX_MAX_QUBITS:
+            raise OptionError(
+                f"lret returns the density matrix only up to {DENSITY_MATRIX_MAX_QUBITS} qubits",
+                hint="drop --state; probabilities and expectation values come without building rho",
+            )
+        seed = resolve_seed(options.seed)
+        budget = self.memory_budget(lret_options)
+        measured = circuit.with_measurements()
+        report = progress or (lambda p: None)
+        watch = Stopwatch()
+        with peak_memory() as memory:
+            run = LretRun(measured, options.noise, lret_options, budget)
+            watch.mark("conversion")
+            total = run.total_steps
+            every = max(1, total // 100)
+            run.run(
+                lambda done, all_: report(Progress(stage="simulation", done=done, total=all_)), every=every
+            )
+            sampling = time.perf_counter()
+            raw = run.outcome_distribution(readout_confusion(options.noise, circuit.num_qubits))
+            trace = float(raw.sum())
+            probabilities = raw / trace  # renormalised, and the report says by how much
+            counts = sample_counts(probabilities, options.shots, rng(seed), measured.num_clbits)
+            run.time.sampling += time.perf_counter() - sampling
+            expectations = {p.upper(): run.expectation(p) / trace for p in options.observables}
+            state = run.density_matrix() if options.return_state else None
+            watch.mark("simulation")
+        stats = run.stats
+        metadata = {
+            "steps": total,
+            "noise_steps": run.program.noise_steps,
+            "threshold": lret_options.threshold,
+            "final_rank": int(run.L.shape[1]),
+            "peak_rank": int(stats.peak_rank),
+            "truncations": stats.truncations,
+            "discarded_weight": stats.discarded_weight,
+            "trace_distance_bound": stats.discarded_weight,
+            "trace": trace,
+            "renormalized_by": 1.0 / trace,
+            "rank_cap_hits": stats.rank_cap_hits,
+            "precision": lret_options.precision,
+            "strategy": lret_options.strategy,
+            "memory_budget_bytes": budget,
+            "time_breakdown_s": run.time.model_dump(exclude={"gram_flops", "gemm_flops", "eig_flops"}),
+            "flops": {k: getattr(run.time, k) for k in ("gram_flops", "gemm_flops", "eig_flops")},
+        }
+        return make_result(
+            self,
+            measured,
+            options,
+            seed=seed,
+            counts=counts,
+            exact=True,
+            probabilities=probabilities,
+            state=state,
+            watch=watch,
+            memory=memory(),
+            metadata={"lret": metadata},
+            expectations=expectations,
+        )
+
+
+__all__ = ["LretBackend"]
