@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import HealthCheck, settings
 
-BACKEND_IDS = ("cirq-sv", "cirq-dm", "aer-sv", "aer-dm")
+BACKEND_IDS = ("cirq-sv", "cirq-dm", "aer-sv", "aer-dm", "lret")
 DENSITY_BACKEND_IDS = ("cirq-dm", "aer-dm")
 STATEVECTOR_BACKEND_IDS = ("cirq-sv", "aer-sv")
 
@@ -31,7 +31,7 @@ def isolated_home(tmp_path_factory, monkeypatch):
 
 @pytest.fixture(params=BACKEND_IDS)
 def backend_id(request) -> str:
-    """Each of the four library backends in turn."""
+    """Each backend in turn: the four library backends and lret."""
     return request.param
 
 

@@ -1,5 +1,6 @@
-"""The four library backends (cirq-sv, cirq-dm, aer-sv, aer-dm) against the independent reference, plus the
-registry, the result model, and the test helpers' own power to fail."""
+"""Every backend (cirq-sv, cirq-dm, aer-sv, aer-dm and Proxima's own lret) against the independent reference,
+plus the registry, the result model, and the test helpers' own power to fail. lret's own tests (thresholds,
+ranks, save and restore, kernels) are in test_lret.py."""
 
 from __future__ import annotations
 
@@ -43,7 +44,13 @@ def run(backend_id: str, circuit: Circuit, **options) -> SimulationResult:
 
 
 def is_density(backend_id: str) -> bool:
-    return get_backend(backend_id).capabilities.method == "density_matrix"
+    """Returns a density matrix as its state (cirq-dm, aer-dm, and lret, whose rho = L L^dagger)."""
+    return get_backend(backend_id).capabilities.density_matrix
+
+
+def exact_when_dynamic(backend_id: str) -> bool:
+    """lret keeps every measurement record as a label on its columns: mid-circuit runs stay exact."""
+    return get_backend(backend_id).capabilities.method == "low_rank"
 
 
 # --- the helpers can fail ---------------------------------------------------------------------------------------
@@ -330,8 +337,12 @@ def test_mid_circuit_measurement_and_reset(backend_id, case):
     circuit, expected = DYNAMIC[case]
     assert circuit.is_dynamic
     result = run(backend_id, circuit, shots=2000, seed=DEFAULT_SEED, return_state=True)
-    assert not result.exact
-    assert result.probabilities is None and result.statevector is None and result.density_matrix is None
+    if exact_when_dynamic(backend_id):
+        assert result.exact and result.density_matrix is not None
+        assert result.probability_dict(cutoff=1e-12) == pytest.approx(expected, abs=1e-12)
+    else:
+        assert not result.exact
+        assert result.probabilities is None and result.statevector is None and result.density_matrix is None
     assert_distribution_matches(result.counts, expected, 2000)
 
 
@@ -344,7 +355,9 @@ def test_readout_error_applies_at_every_measurement(backend_id):
         weight = 0.5 * confusion[true, c0] * confusion[0, c1] * confusion[true, c2]
         expected[f"{c2}{c1}{c0}"] = expected.get(f"{c2}{c1}{c0}", 0) + weight
     result = run(backend_id, circuit, shots=4000, seed=DEFAULT_SEED, noise=parse_noise("readout:0.05:0.25"))
-    assert not result.exact
+    assert result.exact == exact_when_dynamic(backend_id)
+    if result.exact:
+        assert result.probability_dict(cutoff=1e-12) == pytest.approx(expected, abs=1e-12)
     assert_distribution_matches(result.counts, expected, 4000)
 
 
@@ -376,8 +389,9 @@ def test_result_describes_its_run(backend_id):
     assert result.noise == noise.model_dump(mode="json")
     library = get_backend(backend_id).library
     assert result.versions[library] not in ("", "unknown")
-    if is_density(backend_id):
-        assert result.exact and result.method == "density_matrix"
+    method = get_backend(backend_id).capabilities.method
+    if method in ("density_matrix", "low_rank"):
+        assert result.exact and result.method == method
     else:
         assert not result.exact and result.method == "trajectories" and result.probabilities is None
     assert result.timing.total_s >= result.timing.simulation_s >= 0
@@ -507,7 +521,7 @@ def test_self_test_is_healthy(backend_id):
 
 def test_memory_model(backend_id):
     backend = get_backend(backend_id)
-    per_entry = 4 if is_density(backend_id) else 2
+    per_entry = 4 if backend.capabilities.method == "density_matrix" else 2  # lret: one column of L
     assert backend.state_bytes(10) == 16 * per_entry**10
     assert backend.memory_bytes(10) > backend.state_bytes(10)
     assert backend.memory_bytes(12) > backend.memory_bytes(11)

@@ -122,11 +122,11 @@ def test_backends_json_with_self_test():
     result = proxima("backends", "--check", "--json")
     assert result.code == 0, result.both
     rows = {r["id"]: r for r in json.loads(result.out)["backends"]}
-    assert set(rows) == {"cirq-sv", "cirq-dm", "aer-sv", "aer-dm"}
+    assert set(rows) == {"cirq-sv", "cirq-dm", "aer-sv", "aer-dm", "lret"}
     for row in rows.values():
         assert row["available"] is True
         assert row["self_test"]["healthy"] is True
-        assert row["max_qubits_here"] >= (20 if row["capabilities"]["method"] == "statevector" else 10)
+        assert row["max_qubits_here"] >= (10 if row["capabilities"]["method"] == "density_matrix" else 20)
 
 
 def test_disabled_backend_is_never_selected(tmp_path: Path):

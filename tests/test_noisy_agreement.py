@@ -1,6 +1,7 @@
-"""Noisy simulation: cirq-dm and aer-dm give the same density matrix as each other and as an independent
-qiskit.quantum_info reference built from Proxima's Kraus operators, for every noise kind; the trajectory
-backends (cirq-sv, aer-sv) sample the same distribution; the depolarizing convention is pinned everywhere."""
+"""Noisy simulation: cirq-dm, aer-dm and lret (at threshold 0) give the same density matrix as each other and as
+an independent qiskit.quantum_info reference built from Proxima's Kraus operators, for every noise kind; the
+trajectory backends (cirq-sv, aer-sv) sample the same distribution; the depolarizing convention is pinned
+everywhere."""
 
 from __future__ import annotations
 
@@ -95,12 +96,21 @@ def test_density_matrix_backends_agree_with_each_other_and_the_reference(kind, n
     assert_probabilities_close(aer_result.probabilities, probabilities, atol=1e-8)
     assert_distribution_matches(cirq_result.counts, probabilities, 2000)
     assert_distribution_matches(aer_result.counts, probabilities, 2000)
+    if num_qubits <= 6:  # lret at threshold 0 is exact; at 8 qubits with noise on every gate it is slow
+        lret = get_backend("lret").run(
+            circuit, options.model_copy(update={"backend_options": {"threshold": 0}})
+        )
+        assert lret.exact and lret.metadata["lret"]["discarded_weight"] < 1e-12
+        assert_states_close(lret.density_matrix, aer_result.density_matrix, atol=1e-10)
+        assert_states_close(lret.density_matrix, reference, atol=1e-10)
+        assert_probabilities_close(lret.probabilities, probabilities, atol=1e-10)
+        assert_distribution_matches(lret.counts, probabilities, 2000)
 
 
 def test_readout_changes_probabilities_but_not_the_state():
     circuit = random_circuit(4, 3, seed=5)
     noiseless = exact_reference_state(circuit, density=True)
-    for backend_id in ("cirq-dm", "aer-dm"):
+    for backend_id in ("cirq-dm", "aer-dm", "lret"):
         result = get_backend(backend_id).run(
             circuit, RunOptions(shots=100, seed=1, noise=NOISE["readout"], return_state=True)
         )
@@ -108,9 +118,10 @@ def test_readout_changes_probabilities_but_not_the_state():
         assert np.max(np.abs(result.probabilities - exact_reference_probabilities(circuit))) > 1e-3
 
 
-@pytest.mark.parametrize("backend_id", ["cirq-dm", "aer-dm"])
+@pytest.mark.parametrize("backend_id", ["cirq-dm", "aer-dm", "lret"])
 def test_noisy_mid_circuit_runs_sample_the_right_distribution(backend_id):
-    """Dynamic circuits with gate noise run shot by shot even on density-matrix backends."""
+    """Dynamic circuits with gate noise run shot by shot even on density-matrix backends (lret alone keeps the
+    measurement record in its state, so its answer stays exact)."""
     circuit = make_circuit(
         1,
         [op("h", 0), op("measure", 0, clbits=(0,)), op("x", 0), op("measure", 0, clbits=(1,))],
@@ -120,9 +131,12 @@ def test_noisy_mid_circuit_runs_sample_the_right_distribution(backend_id):
     result = get_backend(backend_id).run(
         circuit, RunOptions(shots=3000, seed=DEFAULT_SEED, noise=parse_noise("bit_flip:0.2"))
     )
-    assert not result.exact
     # c0 is uniform (a flip after h changes nothing); x and a flip with 0.2 make c1 = not c0 with 0.8.
-    assert_distribution_matches(result.counts, {"10": 0.4, "01": 0.4, "00": 0.1, "11": 0.1}, 3000)
+    expected = {"10": 0.4, "01": 0.4, "00": 0.1, "11": 0.1}
+    assert result.exact == (backend_id == "lret")
+    if result.exact:
+        assert result.probability_dict() == pytest.approx(expected, abs=1e-12)
+    assert_distribution_matches(result.counts, expected, 3000)
 
 
 # --- trajectories ------------------------------------------------------------------------------------------------
@@ -168,7 +182,7 @@ def test_cirq_trajectories_with_every_kind_at_once():
 
 # --- the depolarizing convention ---------------------------------------------------------------------------------
 
-SHOTS = {"cirq-sv": 2000, "cirq-dm": 4000, "aer-sv": 4000, "aer-dm": 4000}
+SHOTS = {"cirq-sv": 2000, "cirq-dm": 4000, "aer-sv": 4000, "aer-dm": 4000, "lret": 4000}
 
 
 @pytest.mark.parametrize("p", [0.1, 0.3])

@@ -87,6 +87,9 @@ class RunEstimate(BaseModel):
 
     method: str
     memory_bytes: int
+    min_memory_bytes: int | None = Field(
+        None, description="the least the run can need, if less (an upper estimate)"
+    )
     seconds: float
     note: str | None = None
 
@@ -122,6 +125,7 @@ class Backend(ABC):
     overhead_bytes: ClassVar[int]
     state_copies: ClassVar[float]
     time_model: ClassVar[TimeModel]
+    trajectory_time_model: ClassVar[TimeModel | None] = None  # when sampling noise per shot costs differently
 
     def info(self) -> BackendInfo:
         available = importlib.util.find_spec(self.module) is not None
@@ -145,7 +149,8 @@ class Backend(ABC):
 
     def estimate_seconds(self, num_qubits: int, ops: int, shots: int, trajectories: bool) -> float:
         entries = self.state_bytes(num_qubits) // 16
-        return self.time_model.seconds(entries, ops, shots, trajectories)
+        model = (self.trajectory_time_model if trajectories else None) or self.time_model
+        return model.seconds(entries, ops, shots, trajectories)
 
     def estimate(self, circuit: Circuit, options: RunOptions) -> RunEstimate:
         """Memory and time of this run: the state's size from first principles, the time from the fitted model."""

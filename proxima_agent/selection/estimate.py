@@ -37,6 +37,9 @@ class BackendEstimate(BaseModel):
     seconds: float
     feasible: bool = Field(description="installed, supported, and fits in usable memory now")
     reason: str | None = Field(None, description="why it is not feasible")
+    min_memory_bytes: int = Field(
+        description="the least memory the run can need (equal to memory_bytes unless estimated as a range)"
+    )
     note: str | None = Field(None, description="how the backend made its estimate, where it says more")
 
 
@@ -91,6 +94,7 @@ def estimate_backend(
         supported=supported,
         method=run.method,
         memory_bytes=memory,
+        min_memory_bytes=run.min_memory_bytes or memory,
         seconds=run.seconds,
         feasible=reason is None,
         reason=reason,

@@ -113,8 +113,8 @@ def check_fits(
     backend.check(circuit, options)
     est = estimate(circuit, options, margin=margin)
     row = next(r for r in est.backends if r.backend == backend.id)
-    if row.feasible:
-        return row
+    if row.feasible or (row.supported and row.available and row.min_memory_bytes <= est.machine.usable_bytes):
+        return row  # a range estimate whose low end fits: the backend guards its own budget while it runs
     ranked = sorted(
         (r for r in est.backends if r.feasible), key=lambda r: (_group(r, est.noisy), r.seconds, r.backend)
     )

@@ -30,7 +30,7 @@ def backends_table(infos: list[BackendInfo], max_qubits: dict[str, int], health:
             info.version or "-",
             caps.method,
             noise,
-            str(max_qubits.get(info.id, "-")),
+            str(max_qubits.get(info.id, "-")) + (" at rank 1" if caps.method == "low_rank" else ""),
         ]
         if health:
             h = health.get(info.id)
@@ -83,6 +83,15 @@ def result_panel(result: SimulationResult, explanation: str | None) -> Group:
             else ""
         )
     )
+    if lret := result.metadata.get("lret"):
+        lines.append(
+            f"lret: rank {lret['final_rank']} (peak {lret['peak_rank']}), {lret['truncations']} truncations, "
+            f"discarded weight {lret['discarded_weight']:.2e} of threshold {lret['threshold']:g}: trace distance "
+            f"to the exact state <= {lret['trace_distance_bound']:.2e}; probabilities renormalised by "
+            f"{lret['renormalized_by']:.6g}"
+        )
+    for pauli, value in result.expectations.items():
+        lines.append(f"<{pauli}> = {value:.6f}")
     if not result.exact:
         lines.append(
             "[dim]counts are sampled; no exact probabilities for this run (trajectories or mid-circuit "
@@ -134,7 +143,8 @@ def estimate_table(est: Estimate) -> Table:
             row.method,
             format_bytes(row.memory_bytes),
             format_seconds(row.seconds),
-            "[green]yes[/]" if row.feasible else f"[red]no[/]: {row.reason}",
+            ("[green]yes[/]" if row.feasible else f"[red]no[/]: {row.reason}")
+            + (f" [dim]({row.note})[/]" if row.note else ""),
         )
     return table
 

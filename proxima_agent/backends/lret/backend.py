@@ -17,7 +17,6 @@ from proxima_agent.backends.base import (
     RunEstimate,
     RunOptions,
     Stopwatch,
-    TimeModel,
     package_version,
     peak_memory,
 )
@@ -50,7 +49,6 @@ class LretBackend(Backend):
     )
     overhead_bytes = 120 * 2**20
     state_copies = 3.0  # per column of L: L, the widened or projected copy, temporaries
-    time_model = TimeModel(startup_s=0.0, per_op_s=0.0, per_entry_s=0.0, per_shot_s=0.0)
 
     def info(self) -> BackendInfo:
         return super().info().model_copy(update={"version": package_version("proxima-agent")})
@@ -74,17 +72,18 @@ class LretBackend(Backend):
     def estimate(self, circuit: Circuit, options: RunOptions) -> RunEstimate:
         """Predict the rank at the threshold, then memory and time from it (see lret/estimate.py).
 
-        Memory is capped at the run's memory budget: past it the run stops itself with a clear error.
+        The predicted rank is an upper estimate, so the least memory (a rank-1 L) is given too: a run the user
+        names is refused only if that does not fit; otherwise it runs, and stops itself at its memory budget.
         """
         lret_options = self.parse_backend_options(options.backend_options)
         program = compile_program(circuit.with_measurements(), options.noise, lret_options.max_fuse)
         rank, how = predict_rank(program, lret_options.threshold)
         if lret_options.max_rank is not None:
             rank = min(rank, lret_options.max_rank)
-        budget = self.memory_budget(lret_options)
         return RunEstimate(
             method="low_rank",
-            memory_bytes=min(self.memory_bytes(circuit.num_qubits, rank), self.overhead_bytes + budget),
+            memory_bytes=self.memory_bytes(circuit.num_qubits, rank),
+            min_memory_bytes=self.memory_bytes(circuit.num_qubits, 1),
             seconds=predict_seconds(program, rank),
             note=f"predicted rank <= {rank} at threshold {lret_options.threshold:g} ({how})",
         )
@@ -99,6 +98,7 @@ class LretBackend(Backend):
         self, circuit: Circuit, options: RunOptions, progress: ProgressCallback | None = None
     ) -> SimulationResult:
         self.check(circuit, options)
+        options.noise.check(circuit)
         lret_options = self.parse_backend_options(options.backend_options)
         for pauli in options.observables:
             if not _PAULI.match(pauli) or len(pauli) != circuit.num_qubits:
@@ -117,6 +117,7 @@ class LretBackend(Backend):
         report = progress or (lambda p: None)
         watch = Stopwatch()
         with peak_memory() as memory:
+            report(Progress(stage="conversion"))
             run = LretRun(measured, options.noise, lret_options, budget)
             watch.mark("conversion")
             total = run.total_steps

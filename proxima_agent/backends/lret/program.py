@@ -76,12 +76,20 @@ def _expand(matrix: np.ndarray, qubits: tuple[int, ...], target: tuple[int, ...]
 def compile_program(circuit: Circuit, noise: NoiseModel, max_fuse: int = 2) -> Program:
     ops = [o for o in circuit.operations if o.name != BARRIER]
     last_touch: dict[int, int] = {}
-    last_write: dict[int, int] = {}
     for index, operation in enumerate(ops):
         for q in operation.qubits:
             last_touch[q] = index
-        for c in operation.clbits:
-            last_write[c] = index
+    # A measurement is read from the final state (as every backend does) when nothing touches its qubit after it
+    # and no later mid-circuit measurement overwrites its clbit; later terminal writes simply win.
+    read_at_end: set[int] = set()
+    mid_written: set[int] = set()
+    for index in reversed(range(len(ops))):
+        operation = ops[index]
+        if operation.name == MEASURE:
+            if last_touch[operation.qubits[0]] == index and operation.clbits[0] not in mid_written:
+                read_at_end.add(index)
+            else:
+                mid_written.add(operation.clbits[0])
     steps: list[Step] = []
     terminal: list[tuple[int, int]] = []
     source: dict[int, int] = {}
@@ -121,7 +129,7 @@ def compile_program(circuit: Circuit, noise: NoiseModel, max_fuse: int = 2) -> P
         elif operation.name == MEASURE:
             qubit, clbit = operation.qubits[0], operation.clbits[0]
             source[clbit] = qubit
-            if last_touch[qubit] == index and last_write[clbit] == index:
+            if index in read_at_end:
                 terminal.append((qubit, clbit))
             else:
                 flush()

@@ -157,7 +157,7 @@ class LretRun:
         opts = self.options
         limit = max(opts.min_width, int(opts.growth * self.base_width))
         if opts.max_rank is not None:
-            limit = max(limit, opts.max_rank)
+            limit = min(limit, opts.max_rank)  # a hard cap: L never grows past it, even between truncations
         return min(limit, self._memory_width(), 2**self.circuit.num_qubits)
 
     def _memory_width(self) -> int:
@@ -182,7 +182,11 @@ class LretRun:
             self._fused_truncate(kraus, step.qubits)
             return
         if m * width > self._memory_width():
-            self._truncate()  # make room first
+            # Make room first, for the channels before this one; this channel's share of the budget belongs to
+            # the truncation after it (spending it here left that one nothing, and the rank grew).
+            self.noise_done, self.covered = self.noise_done - 1, self.covered - 1
+            self._truncate()
+            self.noise_done, self.covered = self.noise_done + 1, 1
         start = time.perf_counter()
         self.L = kernels.widen(self.L, list(kraus), step.qubits, n)
         self.labels = np.tile(self.labels, m)
@@ -377,16 +381,21 @@ class LretRun:
         return buffer.getvalue()
 
     def restore(self, data: bytes) -> None:
-        with np.load(io.BytesIO(data)) as archive:
-            meta = json.loads(archive["meta"].tobytes().decode())
-            if meta.get("format") != STATE_FORMAT:
-                raise ValueError(f"lret state format {meta.get('format')} is not {STATE_FORMAT}")
-            self.L = archive["L"].astype(self.dtype)
-            self.labels = archive["labels"]
-        self.position = meta["position"]
-        self.noise_done = meta["noise_done"]
-        self.covered = meta["covered"]
-        self.base_width = meta["base_width"]
-        self.stats = TruncationStats(**meta["stats"])
-        self.stats.history = [tuple(h) for h in meta["history"]]
-        self.time = Breakdown(**meta["time"])
+        """Continue from saved bytes; bytes that are not a state of this run are refused and change nothing."""
+        try:
+            with np.load(io.BytesIO(data)) as archive:
+                meta = json.loads(archive["meta"].tobytes().decode())
+                if meta.get("format") != STATE_FORMAT:
+                    raise ValueError(f"lret state format {meta.get('format')} is not {STATE_FORMAT}")
+                L, labels = archive["L"].astype(self.dtype), archive["labels"]
+            if L.shape[0] != 2**self.circuit.num_qubits or not 0 <= meta["position"] <= self.total_steps:
+                raise ValueError("the state belongs to another circuit")
+            stats = TruncationStats(**meta["stats"])
+            stats.history = [tuple(h) for h in meta["history"]]
+            counters = {k: int(meta[k]) for k in ("position", "noise_done", "covered", "base_width")}
+            breakdown = Breakdown(**meta["time"])
+        except Exception as exc:  # zip, zlib, npy, JSON and missing-key errors alike: not a state
+            raise ValueError(f"not a valid lret state: {exc}") from exc
+        self.L, self.labels, self.stats, self.time = L, labels, stats, breakdown
+        for name, value in counters.items():
+            setattr(self, name, value)
