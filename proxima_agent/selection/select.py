@@ -79,6 +79,11 @@ def select_backend(
     runner = feasible[1] if len(feasible) > 1 else None
     if noisy and best.method == "density_matrix":
         rule, why = "3", "the circuit is noisy, so an exact density matrix is preferred"
+    elif noisy and best.method == "low_rank":
+        rule, why = (
+            "3",
+            "the circuit is noisy, so a density matrix is preferred, and the low-rank one is estimated fastest",
+        )
     elif noisy:
         rule, why = (
             "3",

@@ -117,8 +117,8 @@ class LretRun:
     def step(self) -> None:
         step = self.program.steps[self.position]
         rows, width = self.L.shape
-        work = 8.0 * rows * width * width * (16 if isinstance(step, ChannelStep) else 1)
-        with blas_threads(work):
+        # gates and widening are sized here; the Gram, eigensolver and projection size their own calls
+        with blas_threads(8.0 * rows * width * 4):
             self._step(step)
         self.position += 1
         self.stats.peak_rank = max(self.stats.peak_rank, self.L.shape[1])
@@ -251,7 +251,8 @@ class LretRun:
             rows, width = block.shape
             dual[label] = width > rows
             start = time.perf_counter()
-            gram = block @ block.conj().T if dual[label] else block.conj().T @ block
+            with blas_threads(8.0 * rows * width * min(rows, width)):
+                gram = block @ block.conj().T if dual[label] else block.conj().T @ block
             self.time.gram += time.perf_counter() - start
             self.time.gram_flops += 8.0 * rows * width * min(rows, width)
             spectra[label] = self._eig(gram)
@@ -279,10 +280,11 @@ class LretRun:
         for label, cols in label_groups.items():
             block = self.L[:, cols] if len(label_groups) > 1 else self.L
             rows = kernels.row_groups(block, qubits, n)
-            start = time.perf_counter()
-            gram = kernels.channel_gram(rows, kraus)
-            self.time.gram += time.perf_counter() - start
             d, rest, width = rows.shape
+            start = time.perf_counter()
+            with blas_threads(8.0 * rest * (d * width) ** 2):
+                gram = kernels.channel_gram(rows, kraus)
+            self.time.gram += time.perf_counter() - start
             self.time.gram_flops += 8.0 * rest * (d * width) ** 2
             row_blocks[label] = rows
             spectra[label] = self._eig(gram)
@@ -302,7 +304,8 @@ class LretRun:
 
     def _eig(self, gram: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         before = self.stats.eig_seconds
-        values, vectors = eig_descending(gram, self.stats)
+        with blas_threads(36.0 * gram.shape[0] ** 3):
+            values, vectors = eig_descending(gram, self.stats)
         self.time.eigensolver += self.stats.eig_seconds - before
         self.time.eig_flops = self.stats.eig_flops
         return values, vectors
