@@ -352,6 +352,7 @@ class Plan:
     time: dict[str, list[dict[str, Any]]]  # backend -> grid points
     max_run_s: float
     worker_timeout_s: float
+    name: str = "full"
 
 
 def _points(
@@ -393,7 +394,7 @@ def make_plan(quick: bool) -> Plan:
             "cirq-dm": _points("exact", [4, 7, 9], [3, 8], shots),
             "aer-dm": _points("exact", [4, 7, 10], [3, 8], shots),
         }
-        return Plan(memory, time_grid, max_run_s=8.0, worker_timeout_s=150.0)
+        return Plan(memory, time_grid, max_run_s=8.0, worker_timeout_s=150.0, name="quick")
     shots = [100, 1000, 10000]
     time_grid = {
         "cirq-sv": _points("exact", [6, 10, 14, 18, 20, 22], [4, 8, 16], shots)
@@ -548,10 +549,127 @@ def fmt_table(headers: list[str], rows: list[list[str]]) -> tuple[str, str]:
     return text, md
 
 
+def measure_backend(backend: str, plan: Plan, max_wait: float) -> dict[str, Any]:
+    """All measurements of one backend, in fresh subprocesses: the raw records the report is computed from."""
+    busy0, own0, t0 = busy_cpu_seconds(), own_cpu_seconds(), time.perf_counter()
+    bare = [run_worker("bare", {}, 60)[0]["VmRSS"] for _ in range(3)]
+    memory = run_worker("memory", {"backend": backend}, 120)
+    for spec, noisy in plan.memory[backend]:
+        log(f"{backend}: memory {spec}{' noisy' if noisy else ''} (fresh process)")
+        got = run_worker("memory", {"backend": backend, "spec": spec, "noisy": noisy}, 120)
+        if got and "spec" in got[0]:
+            r = got[0]
+            memory.append(r)
+            ratio = max(r["hwm_increase"], r["sampled_increase"]) / r["state_bytes"]
+            log(
+                f"  peak +{ratio * r['state_bytes'] / MiB:.0f} MiB = {ratio:.2f} x state in {r['wall_s']:.1f} s"
+            )
+    log(f"{backend}: timing {len(plan.time[backend])} points in one warm process")
+
+    def progress(record: dict[str, Any]) -> None:
+        head = f"  {record['mode']:<12} {record['spec']:<18} x{record['shots']:<6}"
+        if record.get("skipped"):
+            log(f"{head} skipped (a smaller point was slow)")
+            return
+        tail = f"  waited {record['waited_s']:.0f} s for a quiet CPU" if record["waited_s"] >= 1 else ""
+        if record["contended"]:
+            tail += f"  CONTENDED (waited for a CPU {record['starved']:.0%} of the run)"
+        log(
+            f"{head} ops {record['ops']:<5} {record['seconds']:8.3f} s  cpu/wall {record['cpu_ratio']:.2f}{tail}"
+        )
+
+    timing = run_worker(
+        "time",
+        {
+            "backend": backend,
+            "points": plan.time[backend],
+            "max_run_s": plan.max_run_s,
+            "wait_budget_s": max_wait,
+        },
+        plan.worker_timeout_s + max_wait,
+        progress,
+    )
+    elapsed = time.perf_counter() - t0
+    return {
+        "measured_at": dt.datetime.now().isoformat(timespec="seconds"),
+        "grid": plan.name,
+        "seconds": elapsed,
+        "other_cores": max(0.0, (busy_cpu_seconds() - busy0) - (own_cpu_seconds() - own0)) / elapsed,
+        "bare_rss": statistics.median(bare),
+        "memory": memory,
+        "time": timing,
+    }
+
+
+@dataclass
+class Analysis:
+    backend: str
+    overhead: int | None
+    copies: float | None
+    max_ratio: float
+    marginal: float | None
+    fits: list[Fit]
+    memory_rows: list[list[str]]
+    notes: list[str]
+
+
+def analyse(backend: str, data: dict[str, Any]) -> Analysis:
+    notes: list[str] = []
+    rss = [r["rss_after_bell"] for r in data["memory"]]
+    overhead = int(statistics.median(rss) - data["bare_rss"]) if rss else None
+    rows, sizes, best = [], [], 0.0
+    for r in (r for r in data["memory"] if "spec" in r):
+        increase = max(r["hwm_increase"], r["sampled_increase"])
+        ratio = increase / r["state_bytes"]
+        best = max(best, ratio)
+        sizes.append((r["state_bytes"], increase))
+        sampler = r["sampled_increase"] / r["state_bytes"]
+        if r["hwm_raised"] and sampler < 0.5 * ratio:
+            notes.append(
+                f"{backend}: the run's own 5 ms RSS sampler (MemoryUse.peak_increase_bytes) saw {sampler:.2f} states "
+                f"at {r['spec']}, the kernel's high-water mark {ratio:.2f}: the library holds the GIL while it runs"
+            )
+        rows.append(
+            [
+                backend,
+                f"{r['num_qubits']}",
+                r["spec"] + (" +noise" if r["noisy"] else ""),
+                f"{r['state_bytes'] / MiB:.0f}",
+                f"{r['hwm_increase'] / MiB:.0f}" + ("" if r["hwm_raised"] else " (<=)"),
+                f"{r['sampled_increase'] / MiB:.0f}",
+                f"{ratio:.2f}",
+                f"{r['wall_s']:.1f}",
+                f"{r['cpu_s'] / max(r['wall_s'], 1e-9):.2f}",
+                f"{r['threads_after']}",
+            ]
+        )
+    sizes.sort()
+    marginal = None
+    if len(sizes) >= 2 and sizes[-1][0] > sizes[-2][0]:
+        (s0, i0), (s1, i1) = sizes[-2], sizes[-1]
+        marginal = (i1 - i0) / (s1 - s0)
+    fits = [f for mode in ("exact", "trajectories") if (f := fit_time(backend, mode, data["time"]))]
+    for f in fits:
+        if f.cpu_ratio > 1.3:
+            notes.append(f"{backend} ({f.mode}): cpu/wall {f.cpu_ratio:.2f}, i.e. it runs on several threads")
+    contended = [r for r in data["time"] if r.get("contended")]
+    waited = sum(r.get("waited_s", 0.0) for r in data["time"])
+    if contended or waited >= 5:
+        notes.append(
+            f"{backend}: waited {waited:.0f} s in all for other processes to leave the CPU; "
+            f"{len(contended)} point(s) could only be timed while they ran"
+        )
+    return Analysis(
+        backend, overhead, round_copies(best) if best else None, best, marginal, fits, rows, notes
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="a smaller grid (about 2 minutes)")
-    parser.add_argument("--backends", default=",".join(BACKENDS), help="comma-separated backend ids")
+    parser.add_argument(
+        "--backends", default=",".join(BACKENDS), help="comma-separated backend ids to measure"
+    )
     parser.add_argument(
         "--output", type=Path, default=ROOT / "docs" / "calibration.md", help="Markdown report"
     )
@@ -564,162 +682,57 @@ def main() -> int:
         default=120.0,
         help="seconds each timing process may wait in all for other processes to leave the CPU (0: never wait)",
     )
-    parser.add_argument("--raw", type=Path, help="also dump every measurement as JSON to this file")
+    parser.add_argument("--raw", type=Path, help="also save every measurement as JSON to this file")
+    parser.add_argument(
+        "--reuse",
+        type=Path,
+        help="a --raw file of an earlier run: backends not measured now are reported from it",
+    )
     parser.add_argument("--worker", nargs=2, metavar=("KIND", "JSON"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
         WORKERS[args.worker[0]](json.loads(args.worker[1]))
         return 0
 
-    backends = [b.strip() for b in args.backends.split(",") if b.strip()]
-    unknown = set(backends) - set(BACKENDS)
+    measure = [b.strip() for b in args.backends.split(",") if b.strip()]
+    unknown = set(measure) - set(BACKENDS)
     if unknown:
         parser.error(f"unknown backend(s): {', '.join(sorted(unknown))}")
+    raw: dict[str, Any] = json.loads(args.reuse.read_text()) if args.reuse else {}
     started = time.perf_counter()
-    busy0, own0 = busy_cpu_seconds(), own_cpu_seconds()
     plan = make_plan(args.quick)
-    log(f"calibrating {', '.join(backends)} ({'quick' if args.quick else 'full'} grid)")
-
-    bare = [run_worker("bare", {}, 60)[0]["VmRSS"] for _ in range(3)]
-    bare_rss = statistics.median(bare)
-    log(f"bare interpreter RSS {bare_rss / MiB:.1f} MiB")
-
-    overhead: dict[str, int] = {}
-    copies: dict[str, float] = {}
-    marginal: dict[str, float] = {}  # slope of peak increase over state bytes between the two largest sizes
-    memory_rows: list[list[str]] = []
-    fits: dict[str, list[Fit]] = {}
-    raw: dict[str, Any] = {"bare_rss": bare, "memory": {}, "time": {}}
-    surprises: list[str] = []
-
-    for backend in backends:
-        rss_after_bell: list[int] = []
-        records = run_worker("memory", {"backend": backend}, 120)
-        rss_after_bell += [r["rss_after_bell"] for r in records]
-        best = 0.0
-        sizes: list[tuple[int, int]] = []  # (state bytes, peak increase)
-        raw["memory"][backend] = records[:]
-        for spec, noisy in plan.memory[backend]:
-            log(f"{backend}: memory {spec}{' noisy' if noisy else ''} (fresh process)")
-            got = run_worker("memory", {"backend": backend, "spec": spec, "noisy": noisy}, 120)
-            if not got or "spec" not in got[0]:
-                continue
-            r = got[0]
-            raw["memory"][backend].append(r)
-            rss_after_bell.append(r["rss_after_bell"])
-            increase = max(r["hwm_increase"], r["sampled_increase"])
-            ratio = increase / r["state_bytes"]
-            best = max(best, ratio)
-            sizes.append((r["state_bytes"], increase))
-            sampler = r["sampled_increase"] / r["state_bytes"]
-            if r["hwm_raised"] and sampler < 0.5 * ratio:
-                surprises.append(
-                    f"{backend}: the run's own 5 ms RSS sampler saw {sampler:.2f} states at {spec}, the kernel's "
-                    f"high-water mark {ratio:.2f} (the library holds the GIL while it runs)"
-                )
-            memory_rows.append(
-                [
-                    backend,
-                    f"{r['num_qubits']}",
-                    spec + (" +noise" if noisy else ""),
-                    f"{r['state_bytes'] / MiB:.0f}",
-                    f"{r['hwm_increase'] / MiB:.0f}" + ("" if r["hwm_raised"] else " (<=)"),
-                    f"{r['sampled_increase'] / MiB:.0f}",
-                    f"{ratio:.2f}",
-                    f"{r['wall_s']:.1f}",
-                    f"{r['cpu_s'] / max(r['wall_s'], 1e-9):.2f}",
-                    f"{r['threads_after']}",
-                ]
-            )
-            log(
-                f"  peak +{increase / MiB:.0f} MiB = {ratio:.2f} x state ({r['state_bytes'] / MiB:.0f} MiB) "
-                f"in {r['wall_s']:.1f} s"
-            )
-        if rss_after_bell:
-            overhead[backend] = int(statistics.median(rss_after_bell) - bare_rss)
-            log(
-                f"{backend}: overhead {overhead[backend] / MiB:.1f} MiB (median of {len(rss_after_bell)} processes)"
-            )
-        if best:
-            copies[backend] = round_copies(best)
-            sizes.sort()
-            if len(sizes) >= 2 and sizes[-1][0] > sizes[-2][0]:
-                (s0, i0), (s1, i1) = sizes[-2], sizes[-1]
-                marginal[backend] = (i1 - i0) / (s1 - s0)
-                log(
-                    f"{backend}: state_copies {copies[backend]:g} (max ratio {best:.2f}, marginal {marginal[backend]:.2f})"
-                )
-
-        points = plan.time[backend]
-        log(f"{backend}: timing {len(points)} points in one warm process")
-
-        def progress(record: dict[str, Any], backend: str = backend) -> None:
-            if record.get("skipped"):
-                log(
-                    f"  {record['mode']:<12} {record['spec']:<18} x{record['shots']:<6} skipped (a smaller point was slow)"
-                )
-            else:
-                log(
-                    f"  {record['mode']:<12} {record['spec']:<18} x{record['shots']:<6} ops {record['ops']:<5} "
-                    f"{record['seconds']:8.3f} s  cpu/wall {record['cpu_ratio']:.2f}"
-                    + (
-                        f"  waited {record['waited_s']:.0f} s for a quiet CPU"
-                        if record["waited_s"] >= 1
-                        else ""
-                    )
-                    + (
-                        f"  CONTENDED (waited for a CPU {record['starved']:.0%} of the run)"
-                        if record["contended"]
-                        else ""
-                    )
-                )
-
-        records = run_worker(
-            "time",
-            {
-                "backend": backend,
-                "points": points,
-                "max_run_s": plan.max_run_s,
-                "wait_budget_s": args.max_wait,
-            },
-            plan.worker_timeout_s + args.max_wait,
-            progress,
-        )
-        raw["time"][backend] = records
-        fits[backend] = [f for mode in ("exact", "trajectories") if (f := fit_time(backend, mode, records))]
-        contended = [r for r in records if r.get("contended")]
-        waited = sum(r.get("waited_s", 0.0) for r in records)
-        if contended or waited >= 5:
-            surprises.append(
-                f"{backend}: waited {waited:.0f} s in all for other processes to leave the CPU; "
-                f"{len(contended)} point(s) could only be timed while they ran"
-            )
+    log(f"calibrating {', '.join(measure)} ({plan.name} grid)")
+    for backend in measure:
+        raw[backend] = measure_backend(backend, plan, args.max_wait)
+    elapsed = time.perf_counter() - started
+    if args.raw:
+        args.raw.write_text(json.dumps(raw, indent=1, default=str))
 
     # ------------------------------------------------------------------ report
+    backends = [b for b in BACKENDS if b in raw]
+    analyses = [analyse(b, raw[b]) for b in backends]
     headers = [
-        "backend",
-        "mode",
-        "overhead MiB",
-        "state_copies",
-        "startup_s",
-        "per_op_s",
-        "per_entry_s",
-        "per_shot_s",
-        "rel err max",
-        "rel err median",
-        "points",
-        "cpu/wall",
-    ]
-    rows = []
-    for backend in backends:
-        for f in fits.get(backend, []):
+        "backend", "mode", "overhead MiB", "state_copies", "startup_s", "per_op_s", "per_entry_s", "per_shot_s",
+        "rel err max", "rel err median", "points", "cpu/wall",
+    ]  # fmt: skip
+    rows, memory_rows, paste, worst_lines, notes, provenance = [], [], [], [], [], []
+    for a in analyses:
+        data = raw[a.backend]
+        provenance.append(
+            f"{a.backend}: {data['grid']} grid, {data['measured_at']}, {data['seconds'] / 60:.1f} min, other "
+            f"processes used {data['other_cores']:.2f} cores on average meanwhile"
+            + (" (reused from an earlier run)" if a.backend not in measure else "")
+        )
+        memory_rows += a.memory_rows
+        notes += a.notes
+        for f in a.fits:
             first = f.mode == "exact"
             rows.append(
                 [
-                    backend,
+                    a.backend,
                     f.mode,
-                    f"{overhead[backend] / MiB:.0f}" if first and backend in overhead else "",
-                    f"{copies[backend]:g}" if first and backend in copies else "",
+                    f"{a.overhead / MiB:.0f}" if first and a.overhead is not None else "",
+                    f"{a.copies:g}" if first and a.copies is not None else "",
                     f"{f.startup_s:.3g}",
                     f"{f.per_op_s:.3g}",
                     f"{f.per_entry_s:.3g}",
@@ -730,39 +743,26 @@ def main() -> int:
                     f"{f.cpu_ratio:.2f}",
                 ]
             )
-            if f.cpu_ratio > 1.3:
-                surprises.append(
-                    f"{backend} ({f.mode}): cpu/wall {f.cpu_ratio:.2f}, i.e. it runs on several threads"
-                )
+            worst_lines.append(f"{a.backend} {f.mode}: worst point {f.worst}")
+        paste.append(f"# {a.backend}")
+        if a.overhead is not None:
+            paste.append(
+                f"overhead_bytes = {math.ceil(a.overhead / MiB)} * 2**20  # measured {a.overhead} bytes"
+            )
+        if a.copies is not None:
+            marginal = f", marginal {a.marginal:.2f}" if a.marginal is not None else ""
+            paste.append(f"state_copies = {a.copies:g}  # max measured {a.max_ratio:.2f}{marginal}")
+        for f in a.fits:
+            name = "time_model" if f.mode == "exact" else "trajectory_time_model"
+            paste.append(f"{name} = TimeModel({f.model_args()})")
     main_text, main_md = fmt_table(headers, rows)
     mem_headers = [
         "backend", "n", "circuit", "state MiB", "peak +MiB (HWM)", "peak +MiB (sampled)", "copies", "s", "cpu/wall",
         "threads",
     ]  # fmt: skip
     mem_text, mem_md = fmt_table(mem_headers, memory_rows)
+    notes = list(dict.fromkeys(notes))
 
-    paste: list[str] = []
-    for backend in backends:
-        paste.append(f"# {backend}")
-        if backend in overhead:
-            mib = math.ceil(overhead[backend] / MiB)
-            paste.append(f"overhead_bytes = {mib} * 2**20  # measured {overhead[backend]} bytes")
-        if backend in copies:
-            note = f"  # max measured ratio; marginal {marginal[backend]:.2f}" if backend in marginal else ""
-            paste.append(f"state_copies = {copies[backend]:g}{note}")
-        for f in fits.get(backend, []):
-            name = "time_model" if f.mode == "exact" else "trajectory_time_model"
-            paste.append(f"{name} = TimeModel({f.model_args()})")
-    worst_lines = [f"{f.backend} {f.mode}: worst point {f.worst}" for b in backends for f in fits.get(b, [])]
-
-    elapsed = time.perf_counter() - started
-    # CPU that other processes took meanwhile: measurements on a busy machine are slower and noisier
-    others = max(0.0, (busy_cpu_seconds() - busy0) - (own_cpu_seconds() - own0)) / elapsed
-    contention = f"other processes used {others:.2f} cores on average during the calibration"
-    if others > 0.2:
-        surprises.append(
-            f"{contention}: the machine was shared; repetitions slowed by them were repeated or left out (see above)"
-        )
     print()
     print(main_text)
     print()
@@ -771,20 +771,19 @@ def main() -> int:
     print("\n".join(paste))
     print()
     print("\n".join(worst_lines))
-    for s in dict.fromkeys(surprises):
-        print("note:", s)
-    print(f"\nbare interpreter RSS {bare_rss / MiB:.1f} MiB; calibration took {elapsed:.0f} s; {contention}")
+    for line in notes:
+        print("note:", line)
+    print()
+    print("\n".join(provenance))
+    print(f"calibration took {elapsed:.0f} s")
 
-    if args.raw:
-        raw["fits"] = {b: [f.__dict__ for f in fits.get(b, [])] for b in backends}
-        args.raw.write_text(json.dumps(raw, indent=1, default=str))
     if not args.no_write:
-        info = machine_info()
-        machine = "\n".join(f"- {k}: {v}" for k, v in info.items())
+        machine = "\n".join(f"- {k}: {v}" for k, v in machine_info().items())
         doc = f"""# Backend calibration
 
-Measured by `python benchmarks/calibrate.py{" --quick" if args.quick else ""}` on {dt.date.today().isoformat()}
-({elapsed / 60:.1f} minutes; {contention}).
+Written by `benchmarks/calibrate.py` on {dt.date.today().isoformat()}; measurements per backend:
+
+{chr(10).join("- " + p for p in provenance)}
 
 ## Machine
 
@@ -794,9 +793,10 @@ Measured by `python benchmarks/calibrate.py{" --quick" if args.quick else ""}` o
 
 Memory: bytes = overhead_bytes + state_copies x state bytes (16 x 2^n for state vectors, 16 x 4^n for density
 matrices). Overhead: RSS of a fresh interpreter after importing proxima_agent and the library and running a Bell
-circuit, minus a bare interpreter's RSS ({bare_rss / MiB:.1f} MiB). Copies: peak RSS increase of one run (kernel
-high-water mark and the 5 ms sampler, whichever is larger) over the state's bytes, max over sizes, rounded up to a
-multiple of 0.5 (with 0.1 state of tolerance).
+circuit, minus a bare interpreter's RSS (median of 3; {raw[backends[0]]["bare_rss"] / MiB:.1f} MiB). Copies: peak
+RSS increase of one run (kernel high-water mark VmHWM, or the 5 ms sampler if larger) over the state's bytes, max
+over sizes, rounded up to a multiple of 0.5 (with 0.1 state of tolerance); "marginal" is the slope between the two
+largest sizes, i.e. without the fixed part.
 
 Time: seconds = startup_s + ops x (per_op_s + entries x per_entry_s) [once; per shot in trajectory mode]
 + shots x per_shot_s, with ops = gates + noise channel applications and entries = 2^n or 4^n. Fitted by
@@ -804,8 +804,9 @@ non-negative least squares on relative error over warm runs (`total_s` of the re
 for runs under 5 s), random circuits (`random:N:DEPTH:SEED`), noise `{NOISE}` (density-matrix backends and
 trajectory mode). The relative errors are those of the fitted model on the measured points. A repetition whose
 threads spent over 5 % of it waiting for a CPU (run queue, /proc schedstat) is repeated after other processes go
-quiet; a point with no clean repetition is marked contended and left out of the fit. cpu/wall is the median ratio of process CPU time to wall
-time (above 1: the library runs on several threads).
+quiet; a point with no clean repetition is marked contended and left out of the fit when at least 4 clean points
+remain. cpu/wall is the median ratio of process CPU time to wall time (above 1: the library runs on several
+threads).
 
 {main_md}
 
@@ -825,8 +826,8 @@ time (above 1: the library runs on several threads).
 
 {chr(10).join("- " + w for w in worst_lines)}
 """
-        if surprises:
-            doc += "\n## Notes\n\n" + "\n".join(f"- {s}" for s in dict.fromkeys(surprises)) + "\n"
+        if notes:
+            doc += "\n## Notes\n\n" + "\n".join(f"- {n}" for n in notes) + "\n"
         args.output.parent.mkdir(parents=True, exist_ok=True)
         args.output.write_text(doc)
         log(f"wrote {args.output.relative_to(ROOT) if args.output.is_relative_to(ROOT) else args.output}")
