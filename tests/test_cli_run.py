@@ -130,7 +130,9 @@ def test_backends_json_with_self_test():
 
 
 def test_disabled_backend_is_never_selected(tmp_path: Path):
-    config = {"backends": {"aer-sv": {"enabled": False}, "aer-dm": {"enabled": False}, "lret": {"enabled": False}}}
+    config = {
+        "backends": {"aer-sv": {"enabled": False}, "aer-dm": {"enabled": False}, "lret": {"enabled": False}}
+    }
     (tmp_path / "proxima.json").write_text(json.dumps(config))
     assert run_json("bell", cwd=tmp_path)["backend"] == "cirq-sv"
     assert run_json("bell", "--noise", "bit_flip:0.1", cwd=tmp_path)["backend"] == "cirq-dm"
