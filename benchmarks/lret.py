@@ -66,6 +66,10 @@ def cases(quick: bool) -> list[Case]:
         )
         for n in (16, 18, 20, 22)
     ] + [Case("b", "qaoa:16:2", "phase_damping:0.001@rzz", "QAOA p=2, dephasing after each rzz")]
+    b += [
+        Case("b", f"random:{n}:20", "depolarizing:0.001/0", "random depth 20, noise on qubit 0 only")
+        for n in (16, 18, 20)
+    ]
     c = [
         Case("c", f"random:{n}:20", f"depolarizing:{p}", "random depth 20, depolarizing after every gate")
         for n in (8, 10)

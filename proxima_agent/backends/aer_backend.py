@@ -160,7 +160,7 @@ class _AerBackend(Backend):
             exact=exact,
             probabilities=probabilities,
             state=state,
-            watch=watch,
+            timing=watch.timing(),
             memory=memory(),
             metadata={"aer_method": self.aer_method, "precision": "double", **metadata},
         )

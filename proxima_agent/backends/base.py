@@ -18,7 +18,7 @@ from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from proxima_agent.backends.result import MemoryUse, Method, Progress, SimulationResult
+from proxima_agent.backends.result import MemoryUse, Method, Progress, SimulationResult, Timing
 from proxima_agent.circuits.ir import Circuit
 from proxima_agent.circuits.noise import NoiseModel
 from proxima_agent.errors import UnsupportedFeatureError
@@ -207,30 +207,125 @@ class Backend(ABC):
         self, circuit: Circuit, options: RunOptions, progress: ProgressCallback | None = None
     ) -> SimulationResult: ...
 
+    def start(
+        self, circuit: Circuit, options: RunOptions, progress: ProgressCallback | None = None
+    ) -> Execution:
+        """Begin a run that the engine advances step by step. Backends that cannot step run in one step."""
+        return OneShotExecution(self, circuit, options, progress)
+
+
+class Execution(ABC):
+    """One run in progress, advanced a step at a time by `advance()` and finished by `finish()`.
+
+    A steppable execution can `save()` its exact state between steps and `restore()` it in a fresh process, so
+    that the continued run gives exactly the result of an uninterrupted one (same seed).
+    """
+
+    steppable: ClassVar[bool] = False
+
+    def __init__(self, circuit: Circuit, options: RunOptions, progress: ProgressCallback | None) -> None:
+        self.circuit = circuit
+        self.options = options
+        self.report: ProgressCallback = progress or (lambda p: None)
+        self.simulation_seconds = 0.0  # active stepping time, carried across save and restore
+
+    @property
+    @abstractmethod
+    def total_steps(self) -> int: ...
+
+    @property
+    @abstractmethod
+    def position(self) -> int:
+        """Steps done."""
+
+    @property
+    def done(self) -> bool:
+        return self.position >= self.total_steps
+
+    @abstractmethod
+    def step(self) -> None:
+        """Do the next step."""
+
+    def advance(self) -> None:
+        start = time.perf_counter()
+        self.step()
+        self.simulation_seconds += time.perf_counter() - start
+
+    def save(self) -> bytes:
+        raise UnsupportedFeatureError(
+            f"{type(self).__name__} cannot save its state between steps",
+            hint="pause by freezing the worker instead, or use a steppable backend (lret)",
+        )
+
+    def restore(self, data: bytes) -> None:
+        raise UnsupportedFeatureError(f"{type(self).__name__} cannot restore a saved state")
+
+    @abstractmethod
+    def finish(self) -> SimulationResult:
+        """The result, once every step is done."""
+
+
+class OneShotExecution(Execution):
+    """A backend that cannot step: one step runs the whole simulation."""
+
+    def __init__(
+        self, backend: Backend, circuit: Circuit, options: RunOptions, progress: ProgressCallback | None
+    ) -> None:
+        super().__init__(circuit, options, progress)
+        self.backend = backend
+        self._result: SimulationResult | None = None
+
+    @property
+    def total_steps(self) -> int:
+        return 1
+
+    @property
+    def position(self) -> int:
+        return 0 if self._result is None else 1
+
+    def step(self) -> None:
+        self._result = self.backend.run(self.circuit, self.options, self.report)
+
+    def finish(self) -> SimulationResult:
+        assert self._result is not None, "finish() before the run is done"
+        return self._result
+
+
+class MemorySampler:
+    """Samples this process's RSS in a thread from start() to stop(); stop() returns the peak."""
+
+    def __init__(self, interval: float = 0.005) -> None:
+        import psutil
+
+        self.interval = interval
+        self._process = psutil.Process()
+        self.baseline = self._process.memory_info().rss
+        self.peak = self.baseline
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, name="proxima-memory", daemon=True)
+        self._thread.start()
+
+    def _sample(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self._process.memory_info().rss)
+            self._stop.wait(self.interval)
+
+    def stop(self) -> MemoryUse:
+        if not self._stop.is_set():
+            self._stop.set()
+            self._thread.join()
+            self.peak = max(self.peak, self._process.memory_info().rss)
+        return MemoryUse(peak_rss_bytes=self.peak, peak_increase_bytes=self.peak - self.baseline)
+
 
 @contextmanager
 def peak_memory(interval: float = 0.005) -> Iterator[Callable[[], MemoryUse]]:
-    """Sample this process's RSS in a thread while the block runs; yields a function returning the peak."""
-    import psutil
-
-    process = psutil.Process()
-    baseline = process.memory_info().rss
-    peak = [baseline]
-    stop = threading.Event()
-
-    def sample() -> None:
-        while not stop.is_set():
-            peak[0] = max(peak[0], process.memory_info().rss)
-            stop.wait(interval)
-
-    thread = threading.Thread(target=sample, name="proxima-memory", daemon=True)
-    thread.start()
+    """Sample this process's RSS while the block runs; yields a function returning the peak."""
+    sampler = MemorySampler(interval)
     try:
-        yield lambda: MemoryUse(peak_rss_bytes=peak[0], peak_increase_bytes=peak[0] - baseline)
+        yield sampler.stop
     finally:
-        stop.set()
-        thread.join()
-        peak[0] = max(peak[0], process.memory_info().rss)
+        sampler.stop()
 
 
 class Stopwatch:
@@ -248,3 +343,10 @@ class Stopwatch:
     @property
     def total(self) -> float:
         return time.perf_counter() - self.start
+
+    def timing(self) -> Timing:
+        return Timing(
+            conversion_s=self.marks.get("conversion", 0.0),
+            simulation_s=self.marks.get("simulation", 0.0),
+            total_s=self.total,
+        )

@@ -135,7 +135,7 @@ class _CirqBackend(Backend):
             exact=exact,
             probabilities=probabilities,
             state=state,
-            watch=watch,
+            timing=watch.timing(),
             memory=memory(),
             metadata={"simulator": type(simulator).__name__, "dtype": "complex128"},
         )

@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from proxima_agent.backends.base import Backend, RunOptions, Stopwatch, package_version
+from proxima_agent.backends.base import Backend, RunOptions, package_version
 from proxima_agent.backends.result import (
     MemoryUse,
     SimulationResult,
@@ -67,7 +67,7 @@ def make_result(
     exact: bool,
     probabilities: np.ndarray | None,
     state: np.ndarray | None,
-    watch: Stopwatch,
+    timing: Timing,
     memory: MemoryUse,
     metadata: dict[str, Any],
     expectations: dict[str, float] | None = None,
@@ -87,11 +87,7 @@ def make_result(
         probabilities=probabilities,
         statevector=state if keep_state and not density else None,
         density_matrix=state if keep_state and density else None,
-        timing=Timing(
-            conversion_s=watch.marks.get("conversion", 0.0),
-            simulation_s=watch.marks.get("simulation", 0.0),
-            total_s=watch.total,
-        ),
+        timing=timing,
         memory=memory,
         versions={
             backend.library: package_version(backend.library) or "unknown",

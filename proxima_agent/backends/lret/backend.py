@@ -13,18 +13,18 @@ from proxima_agent.backends.base import (
     Backend,
     BackendInfo,
     Capabilities,
+    Execution,
+    MemorySampler,
     ProgressCallback,
     RunEstimate,
     RunOptions,
-    Stopwatch,
     package_version,
-    peak_memory,
 )
 from proxima_agent.backends.common import make_result, readout_confusion
 from proxima_agent.backends.lret.estimate import predict_rank, predict_seconds
 from proxima_agent.backends.lret.program import compile_program
 from proxima_agent.backends.lret.simulator import LretOptions, LretRun
-from proxima_agent.backends.result import Progress, SimulationResult, sample_counts
+from proxima_agent.backends.result import Progress, SimulationResult, Timing, sample_counts
 from proxima_agent.circuits.ir import Circuit
 from proxima_agent.errors import OptionError
 from proxima_agent.seeds import resolve_seed, rng
@@ -97,6 +97,19 @@ class LretBackend(Backend):
     def run(
         self, circuit: Circuit, options: RunOptions, progress: ProgressCallback | None = None
     ) -> SimulationResult:
+        execution = self.start(circuit, options, progress)
+        every = max(1, execution.total_steps // 100)
+        while not execution.done:
+            execution.advance()
+            if execution.position % every == 0 or execution.done:
+                execution.report(
+                    Progress(stage="simulation", done=execution.position, total=execution.total_steps)
+                )
+        return execution.finish()
+
+    def start(
+        self, circuit: Circuit, options: RunOptions, progress: ProgressCallback | None = None
+    ) -> LretExecution:
         self.check(circuit, options)
         options.noise.check(circuit)
         lret_options = self.parse_backend_options(options.backend_options)
@@ -111,34 +124,67 @@ class LretBackend(Backend):
                 f"lret returns the density matrix only up to {DENSITY_MATRIX_MAX_QUBITS} qubits",
                 hint="drop --state; probabilities and expectation values come without building rho",
             )
-        seed = resolve_seed(options.seed)
-        budget = self.memory_budget(lret_options)
-        measured = circuit.with_measurements()
-        report = progress or (lambda p: None)
-        watch = Stopwatch()
-        with peak_memory() as memory:
-            report(Progress(stage="conversion"))
-            run = LretRun(measured, options.noise, lret_options, budget)
-            watch.mark("conversion")
-            total = run.total_steps
-            every = max(1, total // 100)
-            run.run(
-                lambda done, all_: report(Progress(stage="simulation", done=done, total=all_)), every=every
-            )
-            sampling = time.perf_counter()
-            raw = run.outcome_distribution(readout_confusion(options.noise, circuit.num_qubits))
-            trace = float(raw.sum())
-            probabilities = raw / trace  # renormalised, and the report says by how much
-            counts = sample_counts(probabilities, options.shots, rng(seed), measured.num_clbits)
-            run.time.sampling += time.perf_counter() - sampling
-            expectations = {p.upper(): run.expectation(p) / trace for p in options.observables}
-            state = run.density_matrix() if options.return_state else None
-            watch.mark("simulation")
+        return LretExecution(self, circuit, options, lret_options, progress)
+
+
+class LretExecution(Execution):
+    """An lret run, one program step at a time; its state saves and restores exactly."""
+
+    steppable = True
+
+    def __init__(
+        self,
+        backend: LretBackend,
+        circuit: Circuit,
+        options: RunOptions,
+        lret_options: LretOptions,
+        progress: ProgressCallback | None,
+    ) -> None:
+        super().__init__(circuit, options, progress)
+        self.backend = backend
+        self.lret_options = lret_options
+        self.seed = resolve_seed(options.seed)
+        self.budget = backend.memory_budget(lret_options)
+        self.measured = circuit.with_measurements()
+        self.memory = MemorySampler()
+        start = time.perf_counter()
+        self.report(Progress(stage="conversion"))
+        self.run = LretRun(self.measured, options.noise, lret_options, self.budget)
+        self.conversion_seconds = time.perf_counter() - start
+
+    @property
+    def total_steps(self) -> int:
+        return self.run.total_steps
+
+    @property
+    def position(self) -> int:
+        return self.run.position
+
+    def step(self) -> None:
+        self.run.step()
+
+    def save(self) -> bytes:
+        return self.run.save()
+
+    def restore(self, data: bytes) -> None:
+        self.run.restore(data)
+
+    def finish(self) -> SimulationResult:
+        run, options, measured = self.run, self.options, self.measured
+        start = time.perf_counter()
+        raw = run.outcome_distribution(readout_confusion(options.noise, measured.num_qubits))
+        trace = float(raw.sum())
+        probabilities = raw / trace  # renormalised, and the report says by how much
+        counts = sample_counts(probabilities, options.shots, rng(self.seed), measured.num_clbits)
+        run.time.sampling += time.perf_counter() - start
+        expectations = {p.upper(): run.expectation(p) / trace for p in options.observables}
+        state = run.density_matrix() if options.return_state else None
+        self.simulation_seconds += time.perf_counter() - start
         stats = run.stats
         metadata = {
-            "steps": total,
+            "steps": run.total_steps,
             "noise_steps": run.program.noise_steps,
-            "threshold": lret_options.threshold,
+            "threshold": self.lret_options.threshold,
             "final_rank": int(run.L.shape[1]),
             "peak_rank": int(stats.peak_rank),
             "truncations": stats.truncations,
@@ -147,23 +193,27 @@ class LretBackend(Backend):
             "trace": trace,
             "renormalized_by": 1.0 / trace,
             "rank_cap_hits": stats.rank_cap_hits,
-            "precision": lret_options.precision,
-            "strategy": lret_options.strategy,
-            "memory_budget_bytes": budget,
+            "precision": self.lret_options.precision,
+            "strategy": self.lret_options.strategy,
+            "memory_budget_bytes": self.budget,
             "time_breakdown_s": run.time.model_dump(exclude={"gram_flops", "gemm_flops", "eig_flops"}),
             "flops": {k: getattr(run.time, k) for k in ("gram_flops", "gemm_flops", "eig_flops")},
         }
         return make_result(
-            self,
+            self.backend,
             measured,
             options,
-            seed=seed,
+            seed=self.seed,
             counts=counts,
             exact=True,
             probabilities=probabilities,
             state=state,
-            watch=watch,
-            memory=memory(),
+            timing=Timing(
+                conversion_s=self.conversion_seconds,
+                simulation_s=self.simulation_seconds,
+                total_s=self.conversion_seconds + self.simulation_seconds,
+            ),
+            memory=self.memory.stop(),
             metadata={"lret": metadata},
             expectations=expectations,
         )
