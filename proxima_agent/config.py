@@ -51,6 +51,40 @@ class OutputSettings(_Model):
     )
 
 
+class SentinelLevel(_Model):
+    percent: float = Field(
+        gt=0, le=100, description="RAM in use (percent of total) at which the action fires."
+    )
+    action: Literal["notify", "ask", "pause", "abort"] = Field(
+        description="notify: say so; ask: ask for consent to go on; pause: suspend (or freeze) the job using "
+        "the most memory; abort: abort it."
+    )
+
+
+class SentinelSettings(_Model):
+    profile: Literal["conservative", "balanced", "aggressive"] = Field(
+        "balanced",
+        description="Levels: conservative 60/75/85/95 %, balanced 70/85/95/99 %, aggressive 80/92/97/99.5 % "
+        "(notify / ask / pause / abort).",
+    )
+    levels: list[SentinelLevel] | None = Field(None, description="Explicit levels; override the profile.")
+    interval_s: float = Field(0.5, gt=0, description="Seconds between samples.")
+
+
+class EngineSettings(_Model):
+    warm_workers: int = Field(1, ge=0, description="Idle worker processes kept ready (libraries imported).")
+    checkpoint_every_s: float | None = Field(
+        60.0, gt=0, description="Automatic checkpoint after this many seconds of execution (None: never)."
+    )
+    checkpoint_every_steps: int | None = Field(
+        None, gt=0, description="Automatic checkpoint after this many steps (None: by time only)."
+    )
+    abort_grace_s: float = Field(
+        1.5, ge=0, description="Seconds between SIGTERM and SIGKILL when a job is aborted."
+    )
+    sentinel: SentinelSettings = SentinelSettings()
+
+
 class ProximaConfig(_Model):
     """Everything `proxima.json` may hold."""
 
@@ -63,6 +97,7 @@ class ProximaConfig(_Model):
     run: RunSettings = RunSettings()
     estimate: EstimateSettings = EstimateSettings()
     output: OutputSettings = OutputSettings()
+    engine: EngineSettings = EngineSettings()
     backends: dict[str, BackendSettings] = Field(
         default_factory=dict, description="Per-backend settings by id."
     )

@@ -65,6 +65,18 @@ class FileReadError(InputError):
     code = "FILE_UNREADABLE"
 
 
+class JobNotFoundError(InputError):
+    code = "JOB_UNKNOWN"
+
+
+class JobStateError(InputError):
+    code = "JOB_STATE"
+
+
+class CheckpointError(InputError):
+    code = "CHECKPOINT_INVALID"
+
+
 # Exit code 4: the backend cannot do this.
 class BackendError(ProximaError):
     code = "BACKEND_ERROR"
@@ -87,16 +99,42 @@ class SimulationError(BackendError):
     code = "SIMULATION_FAILED"
 
 
+class WorkerDiedError(SimulationError):
+    code = "WORKER_DIED"
+
+
 # Exit code 5: this machine cannot take it.
 class ResourceError(ProximaError):
     code = "RESOURCES_INSUFFICIENT"
     exit_code = 5
 
 
+class ConsentDeniedError(ResourceError):
+    code = "CONSENT_DENIED"
+
+
+class ResourcesExhaustedError(ResourceError):
+    code = "RESOURCES_EXHAUSTED"
+
+
 # Exit code 6: the result could not be written.
 class OutputError(ProximaError):
     code = "OUTPUT_FAILED"
     exit_code = 6
+
+
+class CheckpointWriteError(OutputError):
+    code = "CHECKPOINT_WRITE_FAILED"
+
+
+class StoreError(OutputError):
+    code = "STORE_FAILED"
+
+
+# Exit code 7: the job did not finish (aborted by request).
+class JobAbortedError(ProximaError):
+    code = "JOB_ABORTED"
+    exit_code = 7
 
 
 def all_error_types() -> list[type[ProximaError]]:

@@ -1,0 +1,798 @@
+"""The engine: owns jobs, drives them in worker processes, and carries out pause, resume, abort, checkpoint and
+rollback, whether asked in this process or by a control request from another one (stored in SQLite).
+
+Everything runs on one asyncio loop. Each running job has a reader thread that moves its worker's messages onto
+a queue, and a driver task that applies them in order; the sentinel's thread posts to the same loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import signal
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import psutil
+
+from proxima_agent.backends.base import RunOptions
+from proxima_agent.backends.result import SimulationResult
+from proxima_agent.circuits.ir import Circuit
+from proxima_agent.config import EngineSettings, ProximaConfig, SentinelLevel
+from proxima_agent.engine.checkpoints import checkpoint_dir, manifest_path, read_checkpoint
+from proxima_agent.engine.consent import ConsentOption, ConsentProvider, ConsentRequest, FixedConsent
+from proxima_agent.engine.pool import Executor, LocalPool, WorkerHandle
+from proxima_agent.engine.sentinel import Sample, Sentinel
+from proxima_agent.engine.states import FINAL, JobState, check_transition
+from proxima_agent.engine.timer import StageTimer
+from proxima_agent.engine.worker import Task
+from proxima_agent.errors import (
+    CheckpointError,
+    ConsentDeniedError,
+    JobAbortedError,
+    JobNotFoundError,
+    JobStateError,
+    ProximaError,
+    ResourceError,
+    ResourcesExhaustedError,
+    UnsupportedFeatureError,
+    WorkerDiedError,
+    all_error_types,
+)
+from proxima_agent.store.db import CheckpointRecord, JobRecord, Store
+
+log = logging.getLogger("proxima_agent.engine")
+S = JobState
+PauseMode = Literal["freeze", "suspend"]
+CONTROL_POLL_S = 0.1
+PROGRESS_WRITE_S = 0.5
+
+
+def new_job_id() -> str:
+    return f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
+
+
+def process_identity(pid: int | None = None) -> tuple[int, float]:
+    process = psutil.Process(pid or os.getpid())
+    return process.pid, process.create_time()
+
+
+def owner_alive(record: JobRecord) -> bool:
+    if record.owner_pid is None:
+        return False
+    try:
+        return abs(psutil.Process(record.owner_pid).create_time() - (record.owner_started or 0)) < 1.0
+    except psutil.Error:
+        return False
+
+
+def error_from_dict(data: dict[str, Any]) -> ProximaError:
+    classes = {cls.code: cls for cls in all_error_types()}
+    cls = classes.get(data.get("code", ""), ProximaError)
+    return cls(data.get("message", "unknown error"), hint=data.get("hint"), **(data.get("context") or {}))
+
+
+@dataclass
+class Job:
+    """A job this process owns: its record plus what only the owner knows (worker, timer, live figures)."""
+
+    record: JobRecord
+    circuit: Circuit
+    options: RunOptions
+    timer: StageTimer = field(default_factory=StageTimer)
+    worker: WorkerHandle | None = None
+    steppable: bool = False
+    frozen: bool = False
+    expect_exit: bool = False  # the worker is being stopped on purpose (suspend, rollback)
+    checkpoints: list[CheckpointRecord] = field(default_factory=list)
+    result: SimulationResult | None = None
+    error: ProximaError | None = None
+    notices: list[str] = field(default_factory=list)
+    ended: asyncio.Event = field(default_factory=asyncio.Event)
+    changed: asyncio.Event = field(default_factory=asyncio.Event)
+    pending_checkpoint: asyncio.Future[CheckpointRecord] | None = None
+    last_progress_write: float = 0.0
+
+    @property
+    def id(self) -> str:
+        return self.record.id
+
+    @property
+    def state(self) -> JobState:
+        return JobState(self.record.state)
+
+
+class Engine:
+    """Open with `await Engine.open(config)`, close with `await engine.close()` (or `async with`)."""
+
+    def __init__(
+        self,
+        store: Store,
+        executor: Executor,
+        settings: EngineSettings,
+        consent: ConsentProvider,
+        memory_margin: float = 0.2,
+    ) -> None:
+        self.store = store
+        self.executor = executor
+        self.settings = settings
+        self.consent = consent
+        self.memory_margin = memory_margin
+        self.jobs: dict[str, Job] = {}
+        self.identity = process_identity()
+        self.sentinel: Sentinel | None = None
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._closed = False
+
+    @classmethod
+    async def open(
+        cls,
+        config: ProximaConfig | None = None,
+        *,
+        consent: ConsentProvider | None = None,
+        executor: Executor | None = None,
+        sentinel: bool = True,
+        preload: tuple[str, ...] = (),
+    ) -> Engine:
+        config = config or ProximaConfig()
+        store = await Store.open()
+        await recover_orphans(store)
+        settings = config.engine
+        engine = cls(
+            store,
+            executor or LocalPool(settings.warm_workers, preload),
+            settings,
+            consent or FixedConsent(approve=False),
+            config.estimate.memory_margin,
+        )
+        engine._loop = asyncio.get_running_loop()
+        if isinstance(engine.executor, LocalPool):
+            await engine.executor.start()
+        engine._spawn(engine._control_loop())
+        if sentinel:
+            engine.sentinel = Sentinel(settings.sentinel, engine._worker_pids, engine._on_level)
+            engine.sentinel.start()
+        return engine
+
+    async def __aenter__(self) -> Engine:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Stop serving: running jobs are aborted (their owner is leaving), workers stop, the store closes."""
+        if self._closed:
+            return
+        self._closed = True
+        if self.sentinel:
+            self.sentinel.stop()
+        for job in list(self.jobs.values()):
+            if job.state not in FINAL and job.worker is not None:
+                await self.abort(job.id, reason="the process that owned it closed")
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self.executor.shutdown()
+        await self.store.close()
+
+    def _spawn(self, coro: Any) -> asyncio.Task[Any]:
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    # --- submitting -------------------------------------------------------------------------------------------
+
+    async def submit(
+        self,
+        circuit: Circuit,
+        options: RunOptions,
+        backend: str | None = None,
+        *,
+        force: bool = False,
+        enabled: list[str] | None = None,
+    ) -> Job:
+        """Plan, validate and estimate a job, then start it in a worker. Validation errors fail the job (recorded)
+        and are raised; a run that does not fit is refused unless `force` (explicit consent, recorded)."""
+        from proxima_agent.seeds import resolve_seed
+
+        options = options.model_copy(update={"seed": resolve_seed(options.seed)})  # a resumed run needs it
+        now = time.time()
+        record = JobRecord(
+            id=new_job_id(), created=now, updated=now, state=S.IDLE, circuit=circuit.name, backend=backend,
+            spec={"circuit": circuit.model_dump(mode="json"), "options": options.model_dump(mode="json")},
+            owner_pid=self.identity[0], owner_started=self.identity[1],
+        )  # fmt: skip
+        job = Job(record=record, circuit=circuit, options=options)
+        self.jobs[job.id] = job
+        await self.store.insert_job(record)
+        await self.store.add_transition(job.id, None, S.IDLE, "submitted")
+        try:
+            await self._plan_and_validate(job, backend, force, enabled)
+        except ProximaError as exc:
+            await self._fail(job, exc)
+            raise
+        await self._launch(job, restore=None)
+        return job
+
+    async def _plan_and_validate(
+        self, job: Job, backend: str | None, force: bool, enabled: list[str] | None
+    ) -> None:
+        from proxima_agent.backends.registry import all_backends, get_backend
+        from proxima_agent.selection.select import check_fits, select_backend
+
+        if backend is None:
+            await self._transition(job, S.PLANNING, "choosing a backend")
+            candidates = [b for b in all_backends() if enabled is None or b.id in enabled]
+            selection = await asyncio.to_thread(
+                select_backend, job.circuit, job.options, backends=candidates, margin=self.memory_margin
+            )
+            backend = selection.backend
+            job.notices.append(selection.explanation)
+            job.record.backend = backend
+            await self.store.update_job(job.id, backend=backend)
+        await self._transition(job, S.VALIDATING, f"checking {job.circuit.name} on {backend}")
+        chosen = get_backend(backend)
+        job.timer.begin("VALIDATION")
+        chosen.check(job.circuit, job.options)
+        job.options.noise.check(job.circuit)
+        job.timer.begin("ESTIMATION")
+        try:
+            await asyncio.to_thread(check_fits, chosen, job.circuit, job.options, self.memory_margin)
+        except ResourceError as exc:
+            await self._consent_to_force(job, exc, force)
+        job.timer.end()
+        await self._transition(job, S.READY, "validated and estimated")
+
+    async def _consent_to_force(self, job: Job, exc: ResourceError, force: bool) -> None:
+        request = ConsentRequest(
+            title=f"{job.circuit.name} may not fit in memory",
+            detail=f"{exc.message}. {exc.hint or ''}",
+            severity="critical",
+            options=[
+                ConsentOption(name="refuse", label="do not run it"),
+                ConsentOption(
+                    name="force", label="run it anyway (the machine may swap or kill it)", dangerous=True
+                ),
+            ],
+            default="refuse",
+        )
+        if force:
+            from proxima_agent.engine.consent import ConsentAnswer
+
+            answer = ConsentAnswer(option="force", answered_by="explicit force (--force / force=true)")
+        else:
+            answer = await self.consent.ask(request)
+        await self.store.add_consent(job.id, request.model_dump(), answer.model_dump(), answer.answered_by)
+        log.info("consent for job %s: %s by %s", job.id, answer.option, answer.answered_by)
+        if answer.option != "force":
+            raise ConsentDeniedError(
+                exc.message,
+                hint=(exc.hint or "") + "; or give explicit consent to run it anyway with --force",
+                **exc.context,
+            )
+        job.notices.append(f"forced past the memory check ({answer.answered_by}): {exc.message}")
+
+    async def _launch(self, job: Job, restore: CheckpointRecord | None) -> None:
+        """Start (or continue from `restore`) the job in a worker."""
+        worker = await self.executor.acquire()
+        job.worker, job.frozen, job.expect_exit = worker, False, False
+        numbers = [c.number for c in job.checkpoints] or [0]
+        task = Task(
+            job_id=job.id, backend=job.record.backend or "", circuit=job.circuit.model_dump_json(),
+            options=job.options.model_dump_json(), checkpoint_dir=str(checkpoint_dir(job.id)),
+            next_checkpoint=max(numbers) + 1,
+            restore=None if restore is None else str(manifest_path(job.id, restore.number)),
+            every_s=self.settings.checkpoint_every_s, every_steps=self.settings.checkpoint_every_steps,
+        )  # fmt: skip
+        queue: asyncio.Queue[tuple[Any, ...]] = asyncio.Queue()
+        loop = asyncio.get_running_loop()
+        threading.Thread(
+            target=_read_messages, args=(worker, queue, loop), name=f"proxima-reader-{job.id}", daemon=True
+        ).start()
+        worker.send(("run", task.model_dump()))
+        if job.state in (S.READY, S.RESUMING, S.ROLLING_BACK):
+            reason = "running" if restore is None else f"continuing from checkpoint {restore.number}"
+            await self._transition(job, S.EXECUTING, reason)
+        job.timer.begin("EXECUTION")
+        await self.store.update_job(job.id, worker_pid=worker.pid)
+        self._spawn(self._drive(job, worker, queue))
+
+    # --- driving a running job --------------------------------------------------------------------------------
+
+    async def _drive(self, job: Job, worker: WorkerHandle, queue: asyncio.Queue[tuple[Any, ...]]) -> None:
+        while True:
+            message = await queue.get()
+            kind = message[0]
+            if job.worker is not worker:  # a worker this job has left (suspend, rollback): wait for its exit
+                if kind == "exit":
+                    self.executor.discard(worker)
+                    return
+                continue
+            try:
+                if kind == "started":
+                    info = message[1]
+                    job.steppable = info["steppable"]
+                    job.record.steps_total, job.record.steps_done = info["total"], info["position"]
+                    await self.store.update_job(
+                        job.id, steps_total=info["total"], steps_done=info["position"]
+                    )
+                elif kind == "progress":
+                    job.record.steps_done, job.record.steps_total = message[1], message[2]
+                    if time.monotonic() - job.last_progress_write >= PROGRESS_WRITE_S:
+                        job.last_progress_write = time.monotonic()
+                        await self.store.update_job(job.id, steps_done=message[1], steps_total=message[2])
+                elif kind in ("checkpoint", "suspended"):
+                    record = await self._record_checkpoint(job, message[1])
+                    if kind == "suspended":
+                        job.expect_exit = True
+                        await self._paused(job, "suspend", f"suspended at checkpoint {record.number}")
+                elif kind == "checkpoint_failed":
+                    await self._checkpoint_failed(job, error_from_dict(message[1]))
+                elif kind == "result":
+                    await self._complete(job, message[1])
+                    self.executor.release(worker)
+                    return
+                elif kind == "error":
+                    await self._fail(job, error_from_dict(message[1]))
+                    self.executor.release(worker)
+                    return
+                elif kind == "exit":
+                    await self._worker_exited(job, worker)
+                    return
+            except ProximaError as exc:  # e.g. the store failed: the job still ends in a recorded state
+                log.exception("job %s: handling %s failed", job.id, kind)
+                job.notices.append(f"{exc.code}: {exc.message}")
+            finally:
+                job.changed.set()
+
+    async def _record_checkpoint(self, job: Job, manifest: dict[str, Any]) -> CheckpointRecord:
+        record = CheckpointRecord(
+            job_id=job.id, number=manifest["number"], position=manifest["position"], total=manifest["total"],
+            created=manifest["created"], path=manifest["path"], bytes=manifest["bytes"],
+            sha256=manifest["sha256"], reason=manifest["reason"],
+        )  # fmt: skip
+        job.checkpoints.append(record)
+        await self.store.add_checkpoint(record)
+        if job.pending_checkpoint is not None and not job.pending_checkpoint.done():
+            job.pending_checkpoint.set_result(record)
+        return record
+
+    async def _checkpoint_failed(self, job: Job, error: ProximaError) -> None:
+        job.notices.append(f"{error.code}: {error.message}")
+        log.warning("job %s: %s", job.id, error.message)
+        if job.pending_checkpoint is not None and not job.pending_checkpoint.done():
+            job.pending_checkpoint.set_exception(error)
+        if job.state == S.PAUSING and not job.frozen:  # a suspend that could not checkpoint: keep running
+            await self._transition(job, S.EXECUTING, f"suspend failed: {error.message}")
+
+    async def _complete(self, job: Job, result: SimulationResult) -> None:
+        await self._settle_before_end(job)
+        job.timer.begin("POST_PROCESSING")
+        path = await asyncio.to_thread(_save_result, job.id, result)
+        job.result = result
+        job.record.result_path = str(path)
+        job.timer.end()
+        job.worker = None
+        await self.store.update_job(
+            job.id, result_path=str(path), steps_done=job.record.steps_total or 0, worker_pid=None
+        )
+        await self._transition(job, S.COMPLETED, f"finished in {result.timing.total_s:.3f} s")
+
+    async def _settle_before_end(self, job: Job) -> None:
+        """A worker that finished just before a pause took effect: leave PAUSING / PAUSED the recorded way."""
+        if job.state in (S.PAUSING, S.PAUSED):
+            if job.frozen and job.worker is not None:
+                job.worker.signal(signal.SIGCONT)
+                job.frozen = False
+            if job.state == S.PAUSED:
+                await self._transition(job, S.RESUMING, "the run had finished before the pause took effect")
+            await self._transition(job, S.EXECUTING, "the run had finished before the pause took effect")
+            job.timer.resume()
+
+    async def _worker_exited(self, job: Job, worker: WorkerHandle) -> None:
+        await asyncio.to_thread(worker.join, 2.0)
+        if job.state == S.ABORTING:
+            self.executor.discard(worker)
+            await self._aborted(job)
+        elif job.expect_exit:
+            self.executor.discard(worker)
+        elif job.state not in FINAL:
+            how = worker.describe_exit()
+            self.executor.discard(worker)
+            job.worker = None
+            last = job.checkpoints[-1].number if job.checkpoints else None
+            await self._fail(
+                job,
+                WorkerDiedError(
+                    f"the worker running job {job.id} died: {how}, at step {job.record.steps_done} of "
+                    f"{job.record.steps_total}",
+                    hint=(
+                        f"roll back to checkpoint {last} with `proxima rollback {job.id} {last}`"
+                        if last
+                        else "run it again; if memory ran out, `proxima estimate` shows a backend that fits"
+                    ),
+                    job=job.id,
+                ),
+            )
+
+    # --- state changes ----------------------------------------------------------------------------------------
+
+    async def _transition(self, job: Job, new: JobState, reason: str) -> None:
+        old = job.state
+        check_transition(job.id, old, new)
+        job.record.state = new
+        log.info("job %s: %s -> %s (%s)", job.id, old, new, reason)
+        await self.store.update_job(job.id, state=str(new), stages=job.timer.to_dict())
+        await self.store.add_transition(job.id, str(old), str(new), reason)
+        if new in FINAL:
+            job.ended.set()
+        job.changed.set()
+
+    async def _paused(self, job: Job, by: PauseMode, reason: str) -> None:
+        job.timer.pause()
+        job.record.paused_by = by
+        if by == "suspend":
+            job.worker = None
+        await self.store.update_job(job.id, paused_by=by, worker_pid=job.worker.pid if job.worker else None)
+        await self._transition(job, S.PAUSED, reason)
+
+    async def _fail(self, job: Job, error: ProximaError) -> None:
+        job.error = error
+        job.timer.end()
+        job.worker = None
+        if job.state == S.ABORTING:  # failing while being aborted: the abort stands
+            await self._aborted(job)
+            return
+        await self.store.update_job(job.id, error=error.to_dict(), worker_pid=None)
+        await self._transition(job, S.FAILED, f"{error.code}: {error.message}")
+
+    async def _aborted(self, job: Job) -> None:
+        job.timer.end()
+        job.worker = None
+        await self.store.update_job(job.id, error=job.error.to_dict() if job.error else None, worker_pid=None)
+        await self._transition(job, S.ABORTED, job.error.message if job.error else "aborted")
+
+    # --- control ----------------------------------------------------------------------------------------------
+
+    def job(self, job_id: str) -> Job:
+        if job_id not in self.jobs:
+            raise JobNotFoundError(
+                f"job {job_id!r} is not run by this process",
+                hint="`proxima jobs` lists the jobs; control works through their owner",
+                job=job_id,
+            )
+        return self.jobs[job_id]
+
+    async def pause(self, job_id: str, mode: PauseMode = "freeze") -> Job:
+        """Freeze (SIGSTOP: no CPU, memory kept) or suspend (checkpoint, worker exits, memory freed)."""
+        job = self.job(job_id)
+        if job.state == S.PAUSED and mode == "suspend" and job.frozen:
+            job.worker.signal(signal.SIGCONT)  # type: ignore[union-attr]
+            job.frozen = False
+            await self._transition(job, S.RESUMING, "continuing briefly to suspend")
+            await self._transition(job, S.EXECUTING, "continuing briefly to suspend")
+        if job.state != S.EXECUTING:
+            raise JobStateError(
+                f"job {job_id} is {job.state}; only an executing job can be paused",
+                hint="`proxima status` shows its state",
+                job=job_id,
+                state=str(job.state),
+            )
+        assert job.worker is not None
+        if mode == "freeze":
+            if sys.platform == "win32":
+                raise UnsupportedFeatureError(
+                    "freezing a worker needs POSIX signals (SIGSTOP), which this platform lacks",
+                    hint="suspend instead (`--suspend`): it checkpoints and frees the memory",
+                )
+            await self._transition(job, S.PAUSING, "freeze requested")
+            job.worker.signal(signal.SIGSTOP)
+            job.frozen = True
+            await self._paused(job, "freeze", "frozen (SIGSTOP): no CPU, memory kept")
+            return job
+        if not job.steppable:
+            raise UnsupportedFeatureError(
+                f"{job.record.backend} cannot checkpoint this run between steps, so it cannot be suspended",
+                hint="freeze it instead (pause without --suspend), or use a steppable backend (lret)",
+                job=job_id,
+            )
+        await self._transition(job, S.PAUSING, "suspend requested: checkpointing at the next step")
+        job.worker.send(("suspend",))
+        return job
+
+    async def resume(self, job_id: str) -> Job:
+        job = self.job(job_id)
+        if job.state == S.PAUSED and job.frozen and job.worker is not None:
+            await self._transition(job, S.RESUMING, "continue (SIGCONT)")
+            job.worker.signal(signal.SIGCONT)
+            job.frozen = False
+            job.timer.resume()
+            job.record.paused_by = None
+            await self._transition(job, S.EXECUTING, "continued")
+            return job
+        if job.state not in (S.PAUSED, S.INTERRUPTED):
+            raise JobStateError(
+                f"job {job_id} is {job.state}; only a paused or interrupted job can be resumed",
+                hint="`proxima status` shows its state",
+                job=job_id,
+                state=str(job.state),
+            )
+        last = job.checkpoints[-1] if job.checkpoints else None
+        if last is not None:
+            read_checkpoint(
+                manifest_path(job.id, last.number), job.id
+            )  # refuse a corrupt one before anything
+        await self._transition(
+            job, S.RESUMING, f"from checkpoint {last.number}" if last else "from the start (no checkpoint)"
+        )
+        await self._launch(job, restore=last)
+        return job
+
+    async def abort(
+        self, job_id: str, reason: str = "aborted by request", error: ProximaError | None = None
+    ) -> Job:
+        job = self.job(job_id)
+        if job.state in FINAL or job.state == S.ABORTING:
+            raise JobStateError(
+                f"job {job_id} is {job.state}; there is nothing to abort", job=job_id, state=str(job.state)
+            )
+        last = job.checkpoints[-1].number if job.checkpoints else None
+        job.error = error or JobAbortedError(
+            f"job {job_id} aborted ({reason}) at step {job.record.steps_done} of {job.record.steps_total}"
+            + (f"; last checkpoint {last}" if last else ""),
+            hint=f"roll back with `proxima rollback {job_id} {last}`" if last else "run it again",
+            job=job_id,
+            steps_done=job.record.steps_done,
+            last_checkpoint=last,
+        )
+        worker = job.worker
+        await self._transition(job, S.ABORTING, reason)
+        if worker is None or not worker.alive:
+            await self._aborted(job)
+            return job
+        # The driver sees the worker's exit and records ABORTED.
+        await asyncio.to_thread(worker.kill, self.settings.abort_grace_s)
+        await job.ended.wait()
+        return job
+
+    async def checkpoint(self, job_id: str, timeout: float = 120.0) -> CheckpointRecord:
+        job = self.job(job_id)
+        if job.state != S.EXECUTING or job.worker is None:
+            raise JobStateError(
+                f"job {job_id} is {job.state}; a checkpoint on demand needs an executing job",
+                hint="a frozen job is checkpointed by suspending it (pause --suspend)",
+                job=job_id,
+            )
+        if not job.steppable:
+            raise UnsupportedFeatureError(
+                f"{job.record.backend} cannot checkpoint this run between steps",
+                hint="steppable backends: lret (and the exact paths of cirq and aer)",
+            )
+        job.pending_checkpoint = asyncio.get_running_loop().create_future()
+        job.worker.send(("checkpoint", "on demand"))
+        return await asyncio.wait_for(job.pending_checkpoint, timeout)
+
+    async def rollback(self, job_id: str, number: int) -> Job:
+        """Continue from checkpoint `number`; later checkpoints are kept until the job ends."""
+        job = self.job(job_id)
+        if job.state not in (S.EXECUTING, S.PAUSED, S.INTERRUPTED):
+            raise JobStateError(
+                f"job {job_id} is {job.state}; only an executing, paused or interrupted job can roll back",
+                job=job_id,
+                state=str(job.state),
+            )
+        target = next((c for c in job.checkpoints if c.number == number), None)
+        if target is None:
+            have = ", ".join(str(c.number) for c in job.checkpoints) or "none"
+            raise CheckpointError(
+                f"job {job_id} has no checkpoint {number} (it has: {have})",
+                hint="`proxima status JOB` lists a job's checkpoints",
+                job=job_id,
+            )
+        read_checkpoint(
+            manifest_path(job.id, number), job.id
+        )  # verified before the running worker is stopped
+        old = job.worker
+        await self._transition(job, S.ROLLING_BACK, f"to checkpoint {number} (step {target.position})")
+        if old is not None:
+            job.worker = None
+            job.expect_exit = True
+            await asyncio.to_thread(old.kill, 0)
+            self.executor.discard(old)
+        job.timer.resume()
+        await self._launch(job, restore=target)
+        return job
+
+    async def wait(self, job_id: str, timeout: float | None = None) -> Job:
+        """Wait until the job ends (or `timeout` seconds pass); returns it either way."""
+        job = self.job(job_id)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(job.ended.wait(), timeout)
+        return job
+
+    # --- requests from other processes ------------------------------------------------------------------------
+
+    async def _control_loop(self) -> None:
+        while True:
+            await asyncio.sleep(CONTROL_POLL_S)
+            owned = [j.id for j in self.jobs.values() if j.state not in FINAL]
+            try:
+                requests = await self.store.pending_controls(owned)
+            except Exception:
+                log.exception("reading control requests failed")
+                continue
+            for request in requests:
+                self._spawn(self._handle_control(request.id, request.job_id, request.action, request.args))
+
+    async def _handle_control(self, request_id: int, job_id: str, action: str, args: dict[str, Any]) -> None:
+        try:
+            if action == "pause":
+                job = await self.pause(job_id, args.get("mode", "freeze"))
+            elif action == "resume":
+                job = await self.resume(job_id)
+            elif action == "abort":
+                job = await self.abort(job_id, reason=args.get("reason", "aborted from another process"))
+            elif action == "checkpoint":
+                record = await self.checkpoint(job_id)
+                job = self.job(job_id)
+                args = {"checkpoint": record.number}
+            elif action == "rollback":
+                job = await self.rollback(job_id, int(args["number"]))
+            else:
+                raise JobStateError(f"unknown control action {action!r}")
+            response: dict[str, Any] = {"ok": True, "state": str(job.state), **args}
+        except ProximaError as exc:
+            response = {"ok": False, "error": exc.to_dict()}
+        except Exception as exc:
+            log.exception("control request %s failed", request_id)
+            response = {"ok": False, "error": {"code": "PROXIMA_ERROR", "message": str(exc), "hint": None}}
+        await self.store.answer_control(request_id, response)
+
+    # --- the sentinel -----------------------------------------------------------------------------------------
+
+    def _worker_pids(self) -> list[int]:
+        return [j.worker.pid for j in list(self.jobs.values()) if j.worker is not None]
+
+    def _on_level(self, level: SentinelLevel, sample: Sample) -> None:  # in the sentinel's thread
+        if self._loop is not None and not self._closed:
+            self._loop.call_soon_threadsafe(lambda: self._spawn(self._pressure(level, sample)))
+
+    async def _pressure(self, level: SentinelLevel, sample: Sample) -> None:
+        running = [j for j in self.jobs.values() if j.worker is not None and j.state not in FINAL]
+        what = f"memory at {sample.ram_percent:.1f} % (level {level.percent:g} %: {level.action})"
+        if sample.seconds_to_exhaustion is not None:
+            what += f", full in about {sample.seconds_to_exhaustion:.0f} s at the current rate"
+        log.warning("sentinel: %s", what)
+        if not running:
+            return
+        job = max(running, key=lambda j: sample.workers.get(j.worker.pid, 0))  # type: ignore[union-attr]
+        job.notices.append(what)
+        job.changed.set()
+        action = level.action
+        if action == "ask":
+            request = ConsentRequest(
+                title=f"Memory is running low ({sample.ram_percent:.0f} % used)",
+                detail=f"job {job.id} uses {sample.workers.get(job.worker.pid, 0) / 2**30:.2f} GiB",  # type: ignore[union-attr]
+                severity="warning",
+                options=[
+                    ConsentOption(name="pause", label="pause the job"),
+                    ConsentOption(name="abort", label="abort the job"),
+                    ConsentOption(name="continue", label="let it continue", dangerous=True),
+                ],
+                default="pause",
+            )
+            answer = await self.consent.ask(request)
+            await self.store.add_consent(
+                job.id, request.model_dump(), answer.model_dump(), answer.answered_by
+            )
+            action = answer.option
+        try:
+            if action == "pause" and job.state == S.EXECUTING:
+                await self.pause(job.id, "suspend" if job.steppable else "freeze")
+            elif action == "abort" and job.state not in FINAL:
+                error = ResourcesExhaustedError(
+                    f"job {job.id} aborted by the resource sentinel: {what}",
+                    hint="use a backend that needs less memory (`proxima estimate`), or free memory",
+                    job=job.id,
+                )
+                await self.abort(job.id, reason=f"resource sentinel: {what}", error=error)
+        except ProximaError as exc:
+            log.warning("sentinel action on job %s failed: %s", job.id, exc.message)
+
+    # --- adopting a job whose owner died ----------------------------------------------------------------------
+
+    async def adopt(self, job_id: str) -> Job:
+        """Take over a job whose owner died (INTERRUPTED), so that it can be resumed or rolled back here."""
+        record = await self.store.get_job(job_id)
+        if record.state not in (S.INTERRUPTED,):
+            raise JobStateError(
+                f"job {job_id} is {record.state}; only an interrupted job can be taken over",
+                hint="a job whose owner is alive is controlled through it (`proxima pause|resume|abort`)",
+                job=job_id,
+            )
+        if not await self.store.claim_job(job_id, (record.owner_pid, record.owner_started), self.identity):
+            raise JobStateError(f"another process took over job {job_id} first", job=job_id)
+        record.owner_pid, record.owner_started = self.identity
+        job = Job(
+            record=record,
+            circuit=Circuit.model_validate(record.spec["circuit"]),
+            options=RunOptions.model_validate(record.spec["options"]),
+            timer=StageTimer.from_dict(record.stages),
+            checkpoints=await self.store.checkpoints(job_id),
+        )
+        self.jobs[job_id] = job
+        return job
+
+
+def _read_messages(worker: WorkerHandle, queue: asyncio.Queue[Any], loop: asyncio.AbstractEventLoop) -> None:
+    """Reader thread: the worker's messages onto the loop's queue; ("exit",) when its pipe closes. After a
+    result or an error the worker stays alive for the next job, so reading stops there."""
+    try:
+        while True:
+            message = worker.conn.recv()
+            loop.call_soon_threadsafe(queue.put_nowait, message)
+            if message[0] in ("result", "error"):
+                return
+    except (EOFError, OSError):
+        pass
+    except Exception:  # an unreadable message: report the worker as gone rather than hang
+        log.exception("reading from worker %d failed", worker.pid)
+    with contextlib.suppress(RuntimeError):  # the loop may have closed
+        loop.call_soon_threadsafe(queue.put_nowait, ("exit",))
+
+
+def _save_result(job_id: str, result: SimulationResult) -> Path:
+    import json
+
+    from proxima_agent.paths import data_dir
+
+    folder = data_dir() / "results" / job_id
+    folder.mkdir(parents=True, exist_ok=True)
+    data = result.to_json_dict(array_dir=folder)
+    part = folder / "result.json.part"
+    part.write_text(json.dumps(data, indent=1, default=str))
+    part.replace(folder / "result.json")
+    return folder / "result.json"
+
+
+async def recover_orphans(store: Store) -> list[str]:
+    """Jobs whose owner died: INTERRUPTED (resumable from their last checkpoint), or FAILED / ABORTED when
+    they had not started or were being aborted. A worker left frozen behind is killed."""
+    changed = []
+    for record in await store.list_jobs(limit=1000):
+        state = JobState(record.state)
+        if state in FINAL or state == S.INTERRUPTED or owner_alive(record):
+            continue
+        _kill_stale_worker(record.worker_pid)
+        reason = f"the owning process {record.owner_pid} died"
+        if state == S.ABORTING:
+            new = S.ABORTED
+        elif state in (S.IDLE, S.PLANNING, S.VALIDATING, S.READY):
+            new = S.FAILED
+        else:
+            new = S.INTERRUPTED
+        await store.update_job(record.id, state=str(new), worker_pid=None)
+        await store.add_transition(record.id, str(state), str(new), reason)
+        changed.append(record.id)
+    return changed
+
+
+def _kill_stale_worker(pid: int | None) -> None:
+    if pid is None:
+        return
+    try:
+        process = psutil.Process(pid)
+        if "proxima_agent.engine.worker" in " ".join(process.cmdline()):
+            process.kill()
+    except psutil.Error:
+        pass

@@ -1,0 +1,1 @@
+"""SQLite persistence (aiosqlite, WAL): jobs, transitions, checkpoints, consent decisions, control requests."""
