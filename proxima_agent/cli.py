@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
-import secrets
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
@@ -209,6 +207,10 @@ def estimate(
     "-o", "--output", type=click.Path(path_type=Path), help="Write results to a .csv, .json or .xlsx file."
 )
 @click.option("--top", type=int, default=16, show_default=True, help="Outcomes shown in the histogram.")
+@click.option(
+    "--force", is_flag=True, help="Run even if the estimate says it does not fit (recorded consent)."
+)
+@click.option("--yes", is_flag=True, help="Answer the engine's consent questions with yes (headless runs).")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
 def run(
     circuit: str,
@@ -221,14 +223,14 @@ def run(
     option: tuple[str, ...],
     output: Path | None,
     top: int,
+    force: bool,
+    yes: bool,
     as_json: bool,
 ) -> None:
-    """Run a circuit and show the outcomes, timing and memory."""
-    from proxima_agent.analysis.export import check_output_path, write_result
-    from proxima_agent.backends.registry import get_backend
+    """Run a circuit as a job in a worker process, with a live view (keys: p pause, r resume, s suspend,
+    c checkpoint, a abort; Ctrl+C asks), then show the outcomes, timing and memory."""
+    from proxima_agent.analysis.export import check_output_path
     from proxima_agent.circuits.loading import load_circuit
-    from proxima_agent.paths import data_dir
-    from proxima_agent.selection.select import check_fits, select_backend
 
     config = _config()
     options = _run_options(
@@ -238,45 +240,277 @@ def run(
         check_output_path(output)
     backend_id = backend or config.run.backend
     if backend_id:
-        chosen = get_backend(backend_id)  # an unknown id fails before the circuit is even parsed
+        from proxima_agent.backends.registry import get_backend
+
+        get_backend(backend_id)  # an unknown id fails before the circuit is even parsed
     loaded = load_circuit(circuit)
     options.noise.check(loaded)
-    margin = config.estimate.memory_margin
-    selection = None
-    if backend_id:
-        check_fits(chosen, loaded, options, margin)
-        explanation = None if backend else f"{backend_id} is the default backend in proxima.json"
-    else:
-        from proxima_agent.backends.registry import all_backends
+    log.info("run %s on %s: shots=%d seed=%s noise=%s", loaded.name, backend_id, options.shots, seed, noise)
 
-        enabled = [b for b in all_backends() if config.enabled(b.id)]
-        selection = select_backend(loaded, options, backends=enabled, margin=margin)
-        chosen = get_backend(selection.backend)
-        explanation = selection.explanation
-    log.info(
-        "run %s on %s: shots=%d seed=%s noise=%s", loaded.name, chosen.id, options.shots, options.seed, noise
-    )
+    async def submit(engine: Any) -> Any:
+        from proxima_agent.backends.registry import backend_ids
+
+        enabled = [b for b in backend_ids() if config.enabled(b)]
+        return await engine.submit(loaded, options, backend_id, force=force, enabled=enabled)
+
+    job = _drive_job(config, submit, yes=yes, as_json=as_json)
+    explanation = job.selection.explanation if job.selection else None
+    if explanation is None and not backend:
+        explanation = f"{backend_id} is the default backend in proxima.json"
+    extra = {"selection": job.selection.model_dump(exclude={"estimate"}) if job.selection else None}
+    _show_result(job, config, output, top, as_json, extra, explanation)
+
+
+def _drive_job(config: Any, start: Any, *, yes: bool, as_json: bool) -> Any:
+    """Open an engine, start or take over a job with `start(engine)`, watch it live (on a terminal) or wait,
+    and return it once it has ended (or was suspended from the live view)."""
+    import asyncio
+
+    from proxima_agent.engine.consent import FixedConsent, TerminalConsent
+    from proxima_agent.engine.engine import Engine
     from proxima_agent.ui.render import make_console
 
-    status_console = make_console(stderr=True)
-    with status_console.status(f"running {loaded.name} on {chosen.id} ...", spinner="dots"):
-        result = chosen.run(loaded, options)
-    extra = {"selection": selection.model_dump(exclude={"estimate"}) if selection else None}
+    console = make_console(stderr=True)
+    live = console.is_terminal and not as_json
+
+    async def main() -> Any:
+        consent = TerminalConsent() if live and sys.stdin.isatty() and not yes else FixedConsent(approve=yes)
+        async with await Engine.open(config, consent=consent) as engine:
+            job = await start(engine)
+            if live:
+                from proxima_agent.ui.live import watch
+
+                await watch(engine, job, console)
+            else:
+                await _wait_interruptibly(engine, job)
+            return job
+
+    return asyncio.run(main())
+
+
+async def _wait_interruptibly(engine: Any, job: Any) -> None:
+    """Wait for the job; Ctrl+C (or SIGTERM) aborts it, so no worker is left behind."""
+    import asyncio
+    import signal
+
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    ended = asyncio.ensure_future(job.ended.wait())
+    stopped = asyncio.ensure_future(stop.wait())
+    await asyncio.wait({ended, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    ended.cancel()
+    stopped.cancel()
+    if stop.is_set() and not job.ended.is_set():
+        await engine.abort(job.id, reason="interrupted (Ctrl+C)")
+        raise KeyboardInterrupt
+
+
+def _show_result(
+    job: Any, config: Any, output: Path | None, top: int, as_json: bool, extra: dict[str, Any],
+    explanation: str | None,
+) -> None:  # fmt: skip
+    from proxima_agent.analysis.export import write_result
+    from proxima_agent.engine.states import JobState
+
+    if job.state == JobState.PAUSED:
+        click.echo(
+            f"job {job.id} suspended at checkpoint {job.checkpoints[-1].number}; "
+            f"continue it with `proxima resume {job.id}`",
+            err=True,
+        )
+        return
+    if job.error is not None:
+        raise job.error
+    result = job.result
+    extra = extra | {"job": job.id}
     if output is not None:
         write_result(result, output, extra=extra, inline_limit=config.output.inline_limit)
     if as_json:
-        run_dir = data_dir() / "results" / f"{time.strftime('%Y%m%d-%H%M%S')}-{secrets.token_hex(3)}"
-        payload = result.to_json_dict(inline_limit=config.output.inline_limit, array_dir=run_dir) | extra
+        from proxima_agent.paths import data_dir
+
+        payload = (
+            result.to_json_dict(
+                inline_limit=config.output.inline_limit, array_dir=data_dir() / "results" / job.id
+            )
+            | extra
+        )
         if output is not None:
             payload["output"] = str(output)
         _emit_json(payload)
         return
-    from proxima_agent.ui.render import result_panel
+    from proxima_agent.ui.render import make_console, result_panel
 
     console = make_console()
     console.print(result_panel(result, explanation))
+    console.print(f"job {job.id}", style="dim")
     if output is not None:
         console.print(f"wrote {output}")
+
+
+# --- jobs from any terminal -------------------------------------------------------------------------------------
+
+
+def _with_store(work: Any) -> Any:
+    import asyncio
+
+    from proxima_agent.store.db import Store
+
+    async def main() -> Any:
+        store = await Store.open()
+        try:
+            return await work(store)
+        finally:
+            await store.close()
+
+    return asyncio.run(main())
+
+
+@cli.command()
+@click.option("--limit", type=int, default=20, show_default=True, help="Most recent jobs shown.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
+def jobs(limit: int, as_json: bool) -> None:
+    """List recent jobs: state, progress, backend. Jobs whose process died show INTERRUPTED."""
+    from proxima_agent.engine.engine import recover_orphans
+
+    async def work(store: Any) -> Any:
+        await recover_orphans(store)
+        return await store.list_jobs(limit)
+
+    records = _with_store(work)
+    if as_json:
+        _emit_json([r.model_dump(exclude={"spec"}) for r in records])
+        return
+    from proxima_agent.ui.render import jobs_table, make_console
+
+    make_console().print(jobs_table(records))
+
+
+@cli.command()
+@click.argument("job_id")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
+def status(job_id: str, as_json: bool) -> None:
+    """One job: state, progress, stage times, transitions, checkpoints and consent decisions."""
+    from proxima_agent.engine.engine import recover_orphans
+
+    async def work(store: Any) -> Any:
+        await recover_orphans(store)
+        return (
+            await store.get_job(job_id),
+            await store.transitions(job_id),
+            await store.checkpoints(job_id),
+            await store.consent_decisions(job_id),
+        )
+
+    record, transitions, checkpoints, consent = _with_store(work)
+    if as_json:
+        _emit_json(
+            record.model_dump(exclude={"spec"})
+            | {
+                "transitions": [t.model_dump() for t in transitions],
+                "checkpoints": [c.model_dump() for c in checkpoints],
+                "consent": consent,
+            }
+        )
+        return
+    from proxima_agent.ui.render import job_status, make_console
+
+    make_console().print(job_status(record, transitions, checkpoints, consent))
+
+
+def _control(job_id: str, action: str, args: dict[str, Any], as_json: bool) -> None:
+    """Send a control request to the job's owner; a job whose owner died is taken over here (resume, rollback)
+    or ended here (abort)."""
+    from proxima_agent.engine import control
+
+    async def work(store: Any) -> Any:
+        try:
+            return await control.request(store, job_id, action, args)
+        except control.OwnerGone as gone:
+            if action == "abort":
+                await control.end_orphan(store, gone.record, "aborted; its owner had died")
+                return {"ok": True, "state": "ABORTED"}
+            return gone
+
+    answer = _with_store(work)
+    from proxima_agent.engine.control import OwnerGone
+
+    if isinstance(answer, OwnerGone):
+        if action not in ("resume", "rollback"):
+            from proxima_agent.errors import JobStateError
+
+            raise JobStateError(
+                f"job {job_id} is {answer.record.state}: the process that ran it has died",
+                hint=f"continue it with `proxima resume {job_id}` (from its last checkpoint) or end it with "
+                f"`proxima abort {job_id}`",
+                job=job_id,
+            )
+        _adopt(job_id, action, args, as_json)
+        return
+    if as_json:
+        _emit_json({"job": job_id, **answer})
+    else:
+        extra = f" (checkpoint {answer['checkpoint']})" if "checkpoint" in answer else ""
+        click.echo(f"job {job_id}: {answer['state']}{extra}")
+
+
+def _adopt(job_id: str, action: str, args: dict[str, Any], as_json: bool) -> None:
+    """Take over an interrupted job in this process and run it to the end here."""
+    config = _config()
+
+    async def start(engine: Any) -> Any:
+        await engine.adopt(job_id)
+        if action == "rollback":
+            return await engine.rollback(job_id, int(args["number"]))
+        return await engine.resume(job_id)
+
+    job = _drive_job(config, start, yes=False, as_json=as_json)
+    _show_result(job, config, None, 16, as_json, {}, None)
+
+
+@cli.command()
+@click.argument("job_id")
+@click.option(
+    "--suspend", is_flag=True, help="Checkpoint and stop the worker (frees memory) instead of freezing."
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
+def pause(job_id: str, suspend: bool, as_json: bool) -> None:
+    """Pause a running job: freeze its worker (SIGSTOP; memory kept), or --suspend it to a checkpoint."""
+    _control(job_id, "pause", {"mode": "suspend" if suspend else "freeze"}, as_json)
+
+
+@cli.command()
+@click.argument("job_id")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
+def resume(job_id: str, as_json: bool) -> None:
+    """Resume a paused job; a job whose process died continues here from its last checkpoint."""
+    _control(job_id, "resume", {}, as_json)
+
+
+@cli.command()
+@click.argument("job_id")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
+def abort(job_id: str, as_json: bool) -> None:
+    """Abort a job: SIGTERM, then SIGKILL after a grace period; it ends ABORTED with its progress recorded."""
+    _control(job_id, "abort", {"reason": "aborted with `proxima abort`"}, as_json)
+
+
+@cli.command()
+@click.argument("job_id")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
+def checkpoint(job_id: str, as_json: bool) -> None:
+    """Write a checkpoint of a running job now (at its next step)."""
+    _control(job_id, "checkpoint", {}, as_json)
+
+
+@cli.command()
+@click.argument("job_id")
+@click.argument("number", type=int)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
+def rollback(job_id: str, number: int, as_json: bool) -> None:
+    """Continue a job from its checkpoint NUMBER (later checkpoints are kept until the job ends)."""
+    _control(job_id, "rollback", {"number": number}, as_json)
 
 
 def _report(exc: ProximaError, as_json: bool) -> None:

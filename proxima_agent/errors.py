@@ -109,10 +109,6 @@ class ResourceError(ProximaError):
     exit_code = 5
 
 
-class ConsentDeniedError(ResourceError):
-    code = "CONSENT_DENIED"
-
-
 class ResourcesExhaustedError(ResourceError):
     code = "RESOURCES_EXHAUSTED"
 

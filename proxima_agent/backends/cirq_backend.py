@@ -1,9 +1,10 @@
 """Cirq backends: `cirq-sv` (cirq.Simulator; noise by sampling trajectories) and `cirq-dm`
-(cirq.DensityMatrixSimulator; noise exactly). Both in complex128."""
+(cirq.DensityMatrixSimulator; noise exactly). Both in complex128; both step moment by moment on the exact path."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, ClassVar
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import numpy as np
 
@@ -11,6 +12,8 @@ from proxima_agent.backends.base import (
     ALL_NOISE_KINDS,
     Backend,
     Capabilities,
+    Execution,
+    OneShotExecution,
     ProgressCallback,
     RunOptions,
     Stopwatch,
@@ -18,8 +21,11 @@ from proxima_agent.backends.base import (
     peak_memory,
 )
 from proxima_agent.backends.common import (
+    StateExecution,
     counts_from_bits,
+    drive,
     exact_outcome_probabilities,
+    exact_path,
     little_endian,
     make_result,
 )
@@ -81,63 +87,132 @@ def to_cirq_noisy(circuit: Circuit, noise: NoiseModel) -> cirq.Circuit:
 
 
 class _CirqBackend(Backend):
+    """Exact path (density matrix, or statevector without gate noise; no mid-circuit measurement or reset):
+    one state evolved moment by moment (`CirqExecution`), which `start()` hands to the engine to step, save and
+    restore. Otherwise noise is sampled per shot by `cirq.Simulator.run`, in one step (`OneShotExecution`).
+    `capabilities.steppable` says the exact path steps; the execution's own `steppable` says it for a run."""
+
     library: ClassVar[str] = "cirq-core"
     module: ClassVar[str] = "cirq"
 
     def _simulator(self, seed: int) -> cirq.SimulatesSamples:
         raise NotImplementedError
 
+    def _exact(self, circuit: Circuit, options: RunOptions) -> bool:
+        return exact_path(circuit, options.noise, self.capabilities.method == "density_matrix")
+
     def run(
         self, circuit: Circuit, options: RunOptions, progress: ProgressCallback | None = None
     ) -> SimulationResult:
-        import cirq
-
         self.check(circuit, options)
+        if self._exact(circuit, options):
+            return drive(CirqExecution(self, circuit, options, progress))
+        return self._run_trajectories(circuit, options, progress)
+
+    def start(
+        self, circuit: Circuit, options: RunOptions, progress: ProgressCallback | None = None
+    ) -> Execution:
+        self.check(circuit, options)
+        if self._exact(circuit, options):
+            return CirqExecution(self, circuit, options, progress)
+        return OneShotExecution(self, circuit, options, progress)
+
+    def _run_trajectories(
+        self, circuit: Circuit, options: RunOptions, progress: ProgressCallback | None
+    ) -> SimulationResult:
         seed = resolve_seed(options.seed)
-        density = self.capabilities.method == "density_matrix"
-        noise = options.noise
         measured = circuit.with_measurements()
-        exact = not measured.is_dynamic and (density or not noise.has_gate_noise)
         report = progress or (lambda p: None)
         watch = Stopwatch()
         with peak_memory() as memory:
             report(Progress(stage="conversion"))
-            qubits = cirq.LineQubit.range(circuit.num_qubits)
             simulator = self._simulator(seed)
-            state = probabilities = None
-            if exact:
-                body = to_cirq_noisy(measured.without_measurements(), noise)
-                watch.mark("conversion")
-                report(Progress(stage="simulation", done=0, total=1))
-                final = simulator.simulate(body, qubit_order=qubits)
-                raw = final.final_density_matrix if density else final.final_state_vector
-                state = little_endian(np.asarray(raw, dtype=np.complex128), circuit.num_qubits, density)
-                probabilities = exact_outcome_probabilities(state, density, measured, noise)
-                counts = sample_counts(probabilities, options.shots, rng(seed), measured.num_clbits)
-            else:
-                program = to_cirq_noisy(measured, noise)
-                watch.mark("conversion")
-                report(Progress(stage="simulation", done=0, total=options.shots, unit="shots"))
-                samples = simulator.run(program, repetitions=options.shots)
-                bits = np.zeros((options.shots, measured.num_clbits), dtype=np.uint8)
-                for index, operation in enumerate(measured.operations):
-                    if operation.name == MEASURE:
-                        bits[:, operation.clbits[0]] = samples.measurements[measurement_key(index)][:, 0]
-                counts = counts_from_bits(bits)
+            program = to_cirq_noisy(measured, options.noise)
+            watch.mark("conversion")
+            report(Progress(stage="simulation", done=0, total=options.shots, unit="shots"))
+            samples = simulator.run(program, repetitions=options.shots)
+            bits = np.zeros((options.shots, measured.num_clbits), dtype=np.uint8)
+            for index, operation in enumerate(measured.operations):
+                if operation.name == MEASURE:
+                    bits[:, operation.clbits[0]] = samples.measurements[measurement_key(index)][:, 0]
+            counts = counts_from_bits(bits)
             watch.mark("simulation")
-            report(Progress(stage="simulation", done=1, total=1))
+            report(Progress(stage="simulation", done=options.shots, total=options.shots, unit="shots"))
         return make_result(
             self,
             measured,
             options,
             seed=seed,
             counts=counts,
-            exact=exact,
-            probabilities=probabilities,
-            state=state,
+            exact=False,
+            probabilities=None,
+            state=None,
             timing=watch.timing(),
             memory=memory(),
             metadata={"simulator": type(simulator).__name__, "dtype": "complex128"},
+        )
+
+
+class CirqExecution(StateExecution):
+    """Cirq's exact path, one moment of the noisy circuit (`to_cirq_noisy`) per step.
+
+    The state lives in a Cirq simulation state that `simulate_moment_steps` evolves in place; a restored state
+    is copied into a fresh one (Cirq's own validation of an initial density matrix diagonalises it, which at
+    12 qubits takes seconds; `restore` has checked shape, norm and fingerprint instead). Every step applies the
+    same operations to the same numbers whether or not the run was interrupted, so a resumed run is exact.
+    """
+
+    backend: _CirqBackend
+
+    def _convert(self) -> None:
+        import cirq
+
+        self.qubits = cirq.LineQubit.range(self.circuit.num_qubits)
+        self.simulator = self.backend._simulator(self.seed)
+        body = to_cirq_noisy(self.measured.without_measurements(), self.options.noise)
+        self.moments = list(body.moments)
+        self._total = len(self.moments)
+        self._sim_state = self._new_state(None)
+        self._moment_steps: Iterator[Any] | None = None
+
+    def _new_state(self, state: np.ndarray | None) -> cirq.SimulationState:
+        import cirq
+
+        kind = cirq.DensityMatrixSimulationState if self.density else cirq.StateVectorSimulationState
+        sim_state = kind(qubits=self.qubits, initial_state=0, dtype=np.complex128)
+        if state is not None:
+            np.copyto(sim_state.target_tensor, state.reshape(sim_state.target_tensor.shape))
+        return sim_state
+
+    def _step(self) -> None:
+        import cirq
+
+        if self._moment_steps is None:  # from the start, or from a restored state
+            rest = cirq.Circuit(self.moments[self.position :])
+            self._moment_steps = iter(
+                self.simulator.simulate_moment_steps(
+                    rest, qubit_order=self.qubits, initial_state=self._sim_state
+                )
+            )
+        next(self._moment_steps)
+
+    def _state(self) -> np.ndarray:
+        return self._sim_state.target_tensor.reshape(self.shape)
+
+    def _load(self, state: np.ndarray, position: int) -> None:
+        self._sim_state = self._new_state(state)
+        self._moment_steps = None
+
+    def _outcome(self) -> tuple[dict[str, int], np.ndarray, np.ndarray | None, dict[str, Any]]:
+        measured = self.measured
+        state = little_endian(self._state(), measured.num_qubits, self.density)
+        probabilities = exact_outcome_probabilities(state, self.density, measured, self.options.noise)
+        counts = sample_counts(probabilities, self.options.shots, rng(self.seed), measured.num_clbits)
+        return (
+            counts,
+            probabilities,
+            state,
+            {"simulator": type(self.simulator).__name__, "dtype": "complex128"},
         )
 
 
@@ -150,6 +225,7 @@ class CirqStatevector(_CirqBackend):
         exact_noise=False,
         statevector=True,
         density_matrix=False,
+        steppable=True,  # the noiseless exact path; noisy trajectories run in one step
     )
 
     def _simulator(self, seed: int) -> cirq.SimulatesSamples:
@@ -173,6 +249,7 @@ class CirqDensityMatrix(_CirqBackend):
         exact_noise=True,
         statevector=False,
         density_matrix=True,
+        steppable=True,
     )
 
     def _simulator(self, seed: int) -> cirq.SimulatesSamples:

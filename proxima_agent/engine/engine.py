@@ -35,7 +35,6 @@ from proxima_agent.engine.timer import StageTimer
 from proxima_agent.engine.worker import Task
 from proxima_agent.errors import (
     CheckpointError,
-    ConsentDeniedError,
     JobAbortedError,
     JobNotFoundError,
     JobStateError,
@@ -95,6 +94,7 @@ class Job:
     result: SimulationResult | None = None
     error: ProximaError | None = None
     notices: list[str] = field(default_factory=list)
+    selection: Any = None  # the selector's choice and explanation, when the job did not name a backend
     ended: asyncio.Event = field(default_factory=asyncio.Event)
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     pending_checkpoint: asyncio.Future[CheckpointRecord] | None = None
@@ -237,7 +237,7 @@ class Engine:
                 select_backend, job.circuit, job.options, backends=candidates, margin=self.memory_margin
             )
             backend = selection.backend
-            job.notices.append(selection.explanation)
+            job.selection = selection
             job.record.backend = backend
             await self.store.update_job(job.id, backend=backend)
         await self._transition(job, S.VALIDATING, f"checking {job.circuit.name} on {backend}")
@@ -275,7 +275,7 @@ class Engine:
         await self.store.add_consent(job.id, request.model_dump(), answer.model_dump(), answer.answered_by)
         log.info("consent for job %s: %s by %s", job.id, answer.option, answer.answered_by)
         if answer.option != "force":
-            raise ConsentDeniedError(
+            raise ResourceError(
                 exc.message,
                 hint=(exc.hint or "") + "; or give explicit consent to run it anyway with --force",
                 **exc.context,

@@ -161,3 +161,70 @@ def make_console(stderr: bool = False) -> Console:
     if not console.is_terminal:
         console.width = 120  # piped output: wide lines are easier to read and grep than wrapped cells
     return console
+
+
+def _when(timestamp: float) -> str:
+    import time
+
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(timestamp))
+
+
+def _progress(record: Any) -> str:
+    if not record.steps_total:
+        return "-"
+    return f"{record.steps_done}/{record.steps_total} ({100 * record.steps_done / record.steps_total:.0f} %)"
+
+
+def jobs_table(records: list[Any]) -> Table:
+    table = Table(title="Jobs", title_justify="left")
+    for column in ("id", "state", "circuit", "backend", "progress", "time", "created"):
+        table.add_column(column)
+    for r in records:
+        total = r.stages.get("total")
+        table.add_row(
+            r.id, r.state, r.circuit, r.backend or "-", _progress(r),
+            format_seconds(total) if total is not None else "-", _when(r.created),
+        )  # fmt: skip
+    if not records:
+        table.caption = "no jobs yet: `proxima run bell` starts one"
+    return table
+
+
+def job_status(record: Any, transitions: list[Any], checkpoints: list[Any], consent: list[Any]) -> Group:
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="bold")
+    grid.add_column()
+    grid.add_row("job", record.id)
+    grid.add_row("circuit", f"{record.circuit} on {record.backend or '-'}")
+    grid.add_row("state", record.state + (f" ({record.paused_by})" if record.state == "PAUSED" else ""))
+    grid.add_row("progress", _progress(record))
+    for stage, seconds in record.stages.get("stages", {}).items():
+        grid.add_row(stage.lower(), format_seconds(seconds))
+    if record.error:
+        grid.add_row("error", f"{record.error['code']}: {record.error['message']}")
+    if record.result_path:
+        grid.add_row("result", record.result_path)
+    parts: list[Any] = [grid]
+    history = Table(title="Transitions", title_justify="left")
+    for column in ("at", "from", "to", "reason"):
+        history.add_column(column)
+    for t in transitions:
+        history.add_row(_when(t.at), t.old or "-", t.new, t.reason)
+    parts.append(history)
+    if checkpoints:
+        saved = Table(title="Checkpoints", title_justify="left")
+        for column in ("#", "step", "size", "reason", "at"):
+            saved.add_column(column)
+        for c in checkpoints:
+            saved.add_row(
+                str(c.number), f"{c.position}/{c.total}", format_bytes(c.bytes), c.reason, _when(c.created)
+            )
+        parts.append(saved)
+    for decision in consent:
+        parts.append(
+            Text(
+                f"consent: {decision['request']['title']} -> {decision['answer']['option']} "
+                f"({decision['answered_by']})"
+            )
+        )
+    return Group(*parts)

@@ -1,0 +1,67 @@
+"""Control of a job from another process: the request goes into the database and the owner answers it. A job
+whose owner died is found here too (and marked INTERRUPTED), so that the caller can take it over."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from proxima_agent.engine.engine import error_from_dict, owner_alive, recover_orphans
+from proxima_agent.engine.states import FINAL, JobState, check_transition
+from proxima_agent.errors import JobStateError
+from proxima_agent.store.db import JobRecord, Store
+
+POLL_S = 0.05
+
+
+class OwnerGone(Exception):
+    """The job's owner died: the caller may adopt the job (resume, rollback) or end it (abort)."""
+
+    def __init__(self, record: JobRecord) -> None:
+        super().__init__(record.id)
+        self.record = record
+
+
+async def request(
+    store: Store, job_id: str, action: str, args: dict[str, Any], timeout: float = 60.0
+) -> dict:
+    """Ask the owner of `job_id` to carry out `action`; returns its answer or raises its error."""
+    record = await store.get_job(job_id)
+    if JobState(record.state) in FINAL:
+        raise JobStateError(
+            f"job {job_id} is {record.state}; it has ended",
+            hint=f"`proxima status {job_id}` shows how it ended",
+            job=job_id,
+            state=record.state,
+        )
+    if not owner_alive(record):
+        await recover_orphans(store)
+        raise OwnerGone(await store.get_job(job_id))
+    request_id = await store.add_control(job_id, action, args)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        answer = await store.get_control(request_id)
+        if answer.handled is not None and answer.response is not None:
+            if not answer.response.get("ok"):
+                raise error_from_dict(answer.response["error"])
+            return answer.response
+        if not owner_alive(await store.get_job(job_id)):
+            await recover_orphans(store)
+            raise OwnerGone(await store.get_job(job_id))
+        await asyncio.sleep(POLL_S)
+    raise JobStateError(
+        f"the process {record.owner_pid} that owns job {job_id} did not answer within {timeout:.0f} s",
+        hint="it may be busy starting a worker; try again",
+        job=job_id,
+    )
+
+
+async def end_orphan(store: Store, record: JobRecord, reason: str) -> None:
+    """Abort a job nobody owns any more (its worker, if any, was killed by recover_orphans)."""
+    state = JobState(record.state)
+    for new in (JobState.ABORTING, JobState.ABORTED):
+        check_transition(record.id, state, new)
+        await store.update_job(record.id, state=str(new))
+        await store.add_transition(record.id, str(state), str(new), reason)
+        state = new
