@@ -7,6 +7,7 @@ of lret's time, and the straightforward implementation (`strategy=naive`) at the
 
     python benchmarks/lret.py                  # the full set (about 30 minutes on 2 cores)
     python benchmarks/lret.py --quick          # a few cases (a few minutes)
+    python benchmarks/lret.py --only '^ghz:1[02]$'   # the cases whose circuit matches
     python benchmarks/lret.py --markdown docs/performance.md   # also write the tables there
 
 Every run happens in its own subprocess with a time limit, so a slow or huge case cannot stall the benchmark;
@@ -20,6 +21,7 @@ import datetime as dt
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import tempfile
@@ -154,6 +156,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--only", help="run only the cases whose circuit matches this regular expression")
     parser.add_argument("--markdown", type=Path, help="write the tables to this Markdown file")
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds per backend run")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
@@ -174,7 +177,8 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="lret-bench-"))
     rows: list[dict[str, Any]] = []
     started = time.time()
-    for index, case in enumerate(cases(args.quick)):
+    selected = [c for c in cases(args.quick) if args.only is None or re.search(args.only, c.circuit)]
+    for index, case in enumerate(selected):
         circuit = build(case.circuit)
         noise = parse_noise(case.noise)
         options = RunOptions(shots=1000, noise=noise)
