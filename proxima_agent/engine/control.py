@@ -28,16 +28,9 @@ async def request(
 ) -> dict:
     """Ask the owner of `job_id` to carry out `action`; returns its answer or raises its error."""
     record = await store.get_job(job_id)
-    if JobState(record.state) in FINAL:
-        raise JobStateError(
-            f"job {job_id} is {record.state}; it has ended",
-            hint=f"`proxima status {job_id}` shows how it ended",
-            job=job_id,
-            state=record.state,
-        )
+    _refuse_ended(record)
     if not owner_alive(record):
-        await recover_orphans(store)
-        raise OwnerGone(await store.get_job(job_id))
+        await _owner_gone(store, job_id, action)
     request_id = await store.add_control(job_id, action, args)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -47,14 +40,34 @@ async def request(
                 raise error_from_dict(answer.response["error"])
             return answer.response
         if not owner_alive(await store.get_job(job_id)):
-            await recover_orphans(store)
-            raise OwnerGone(await store.get_job(job_id))
+            return await _owner_gone(store, job_id, action)
         await asyncio.sleep(POLL_S)
     raise JobStateError(
         f"the process {record.owner_pid} that owns job {job_id} did not answer within {timeout:.0f} s",
         hint="it may be busy starting a worker; try again",
         job=job_id,
     )
+
+
+def _refuse_ended(record: JobRecord) -> None:
+    if JobState(record.state) in FINAL:
+        raise JobStateError(
+            f"job {record.id} is {record.state}; it has ended",
+            hint=f"`proxima status {record.id}` shows how it ended",
+            job=record.id,
+            state=record.state,
+        )
+
+
+async def _owner_gone(store: Store, job_id: str, action: str) -> dict:
+    """The owner died (or ended the job and exited just now): report an abort that took place, else hand
+    the job to the caller."""
+    await recover_orphans(store)
+    record = await store.get_job(job_id)
+    if action == "abort" and record.state == JobState.ABORTED:
+        return {"ok": True, "state": record.state}
+    _refuse_ended(record)
+    raise OwnerGone(record)
 
 
 async def end_orphan(store: Store, record: JobRecord, reason: str) -> None:

@@ -67,7 +67,9 @@ def owner_alive(record: JobRecord) -> bool:
     if record.owner_pid is None:
         return False
     try:
-        return abs(psutil.Process(record.owner_pid).create_time() - (record.owner_started or 0)) < 1.0
+        owner = psutil.Process(record.owner_pid)
+        same = abs(owner.create_time() - (record.owner_started or 0)) < 1.0
+        return same and owner.status() != psutil.STATUS_ZOMBIE  # exited, not yet reaped by its parent
     except psutil.Error:
         return False
 
@@ -129,6 +131,7 @@ class Engine:
         self.identity = process_identity()
         self.sentinel: Sentinel | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._answering: set[asyncio.Task[Any]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
 
@@ -178,6 +181,8 @@ class Engine:
         for job in list(self.jobs.values()):
             if job.state not in FINAL and job.worker is not None:
                 await self.abort(job.id, reason="the process that owned it closed")
+        # Answer the control requests in hand (an abort from another terminal ends the job, then this closes).
+        await asyncio.gather(*self._answering, return_exceptions=True)
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -632,7 +637,11 @@ class Engine:
                 log.exception("reading control requests failed")
                 continue
             for request in requests:
-                self._spawn(self._handle_control(request.id, request.job_id, request.action, request.args))
+                task = self._spawn(
+                    self._handle_control(request.id, request.job_id, request.action, request.args)
+                )
+                self._answering.add(task)
+                task.add_done_callback(self._answering.discard)
 
     async def _handle_control(self, request_id: int, job_id: str, action: str, args: dict[str, Any]) -> None:
         try:

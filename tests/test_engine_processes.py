@@ -1,0 +1,140 @@
+"""Jobs across processes, through the real `proxima` command: control from another terminal, and a job whose
+owner is killed (SIGKILL) resumed by a new process from its last checkpoint with the uninterrupted result."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from tests.cli_helpers import PROXIMA, proxima
+
+NOISE = "amplitude_damping:0.001;phase_damping:0.001"
+RUN = ("run", "ghz:15", "--backend", "lret", "--noise", NOISE, "--seed", "11", "--shots", "2000", "--json")
+
+
+@pytest.fixture
+def project(tmp_path: Path, monkeypatch) -> Path:
+    """A proxima.json with frequent checkpoints, found through PROXIMA_CONFIG by every process."""
+    config = tmp_path / "proxima.json"
+    config.write_text(json.dumps({"engine": {"checkpoint_every_steps": 10, "checkpoint_every_s": None}}))
+    monkeypatch.setenv("PROXIMA_CONFIG", str(config))
+    return tmp_path
+
+
+def start_owner(circuit: str = "ghz:15") -> subprocess.Popen[str]:
+    args = [a if a != "ghz:15" else circuit for a in RUN]
+    return subprocess.Popen(
+        [*PROXIMA, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ)
+    )
+
+
+def status(job_id: str) -> dict:
+    result = proxima("status", job_id, "--json")
+    assert result.code == 0, result.both
+    return json.loads(result.out)
+
+
+def running_job(min_checkpoints: int = 1, timeout: float = 60) -> dict:
+    """The one job, once it is executing with at least `min_checkpoints` checkpoints."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        jobs = json.loads(proxima("jobs", "--json").out)
+        if jobs and jobs[0]["state"] == "EXECUTING":
+            data = status(jobs[0]["id"])
+            if len(data["checkpoints"]) >= min_checkpoints:
+                return data
+        time.sleep(0.1)
+    raise AssertionError("no executing job with a checkpoint appeared")
+
+
+def gone(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+@pytest.fixture(scope="module")
+def reference_counts() -> dict:
+    result = proxima(*RUN)
+    assert result.code == 0, result.both
+    return json.loads(result.out)["counts"]
+
+
+def test_a_killed_owner_leaves_a_job_that_a_new_process_resumes_exactly(project, reference_counts):
+    owner = start_owner()
+    try:
+        job = running_job()
+        job_id = job["id"]
+        paused = proxima("pause", job_id)
+        assert paused.code == 0, paused.both
+        assert "PAUSED" in paused.out
+        worker = status(job_id)["worker_pid"]
+        assert psutil.Process(worker).status() == psutil.STATUS_STOPPED
+        owner.send_signal(signal.SIGKILL)
+        owner.wait(10)
+        data = status(job_id)  # any reader notices the dead owner
+        assert data["state"] == "INTERRUPTED"
+        assert data["transitions"][-1]["reason"].startswith("the owning process")
+        assert gone(worker), "the frozen worker of the dead owner was left behind"
+        wrong = proxima("pause", job_id)
+        assert wrong.code == 3 and "JOB_STATE" in wrong.err and "proxima resume" in wrong.err
+        resumed = proxima("resume", job_id, "--json")
+        assert resumed.code == 0, resumed.both
+        assert json.loads(resumed.out)["counts"] == reference_counts
+        final = status(job_id)
+        assert final["state"] == "COMPLETED"
+        assert any("from checkpoint" in t["reason"] for t in final["transitions"])
+    finally:
+        owner.kill()
+
+
+def test_control_from_another_terminal_and_abort(project):
+    owner = start_owner("ghz:16")  # about 10 s: it cannot finish while the test steers it
+    try:
+        job_id = running_job()["id"]
+        assert proxima("pause", job_id, "--suspend").code == 0
+        deadline = time.monotonic() + 30
+        while status(job_id)["state"] != "PAUSED" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        data = status(job_id)
+        assert data["state"] == "PAUSED" and data["paused_by"] == "suspend"
+        assert data["checkpoints"][-1]["reason"] == "suspend"
+        again = proxima("pause", job_id)
+        assert again.code == 3 and "JOB_STATE" in again.err
+        assert proxima("resume", job_id).code == 0
+        checkpoint = proxima("checkpoint", job_id, "--json")
+        assert checkpoint.code == 0, checkpoint.both
+        number = json.loads(checkpoint.out)["checkpoint"]
+        assert (
+            next(c for c in status(job_id)["checkpoints"] if c["number"] == number)["reason"] == "on demand"
+        )
+        aborted = proxima("abort", job_id)
+        assert aborted.code == 0, aborted.both
+        out, err = owner.communicate(timeout=30)
+        assert owner.returncode == 7, err
+        assert json.loads(out)["error"]["code"] == "JOB_ABORTED"
+        assert "Traceback" not in err
+        assert status(job_id)["state"] == "ABORTED"
+    finally:
+        owner.kill()
+
+
+def test_control_errors_are_plain_messages():
+    unknown = proxima("pause", "no-such-job")
+    assert unknown.code == 3 and "JOB_UNKNOWN" in unknown.err and "Traceback" not in unknown.both
+    done = proxima("run", "bell", "--backend", "aer-sv", "--shots", "10", "--json")
+    job_id = json.loads(done.out)["job"]
+    resumed = proxima("resume", job_id)
+    assert resumed.code == 3 and "has ended" in resumed.err
+    listing = proxima("jobs")
+    assert listing.code == 0 and job_id in listing.out
+    shown = proxima("status", job_id)
+    assert shown.code == 0 and "COMPLETED" in shown.out and "Transitions" in shown.out
