@@ -97,7 +97,8 @@ class Executor(ABC):
 
 
 class LocalPool(Executor):
-    """Worker processes on this machine; `warm` of them stay ready with their libraries imported."""
+    """Worker processes on this machine: `warm` of them are kept alive with their libraries imported; jobs
+    beyond that start a worker of their own."""
 
     def __init__(self, warm: int = 1, preload: tuple[str, ...] = ()) -> None:
         self.warm = warm
@@ -136,8 +137,8 @@ class LocalPool(Executor):
         return handle
 
     async def start(self) -> None:
-        """Bring the pool up to `warm` idle workers (in the background)."""
-        missing = self.warm - len(self._idle) - len(self._starting)
+        """Bring the pool up to `warm` workers (in the background)."""
+        missing = self.warm - len(self._idle) - len(self._busy) - len(self._starting)
         for _ in range(max(0, missing)):
             task = asyncio.create_task(asyncio.to_thread(self._spawn))
             self._starting.add(task)
@@ -164,7 +165,6 @@ class LocalPool(Executor):
                 return await self.acquire()
             handle = await asyncio.to_thread(self._spawn)
         self._busy[handle.pid] = handle
-        await self.start()
         return handle
 
     def release(self, worker: WorkerHandle) -> None:
@@ -173,10 +173,19 @@ class LocalPool(Executor):
             self._idle.append(worker)
         else:
             worker.kill(0)
+            self._replenish()
 
     def discard(self, worker: WorkerHandle, grace_s: float = 0.0) -> None:
         self._busy.pop(worker.pid, None)
         worker.kill(grace_s)
+        self._replenish()
+
+    def _replenish(self) -> None:
+        """Keep `warm` workers alive: one that died, was aborted or suspended is replaced in the background.
+        (Not on every acquire: a replacement spawned while a job runs would compete with it for the CPU.)"""
+        if not self._closed:
+            with contextlib.suppress(RuntimeError):  # no running loop: the pool is being torn down
+                asyncio.get_running_loop().create_task(self.start())
 
     def pids(self) -> list[int]:
         return [h.pid for h in (*self._idle, *self._busy.values())]
