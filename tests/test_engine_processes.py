@@ -138,3 +138,18 @@ def test_control_errors_are_plain_messages():
     assert listing.code == 0 and job_id in listing.out
     shown = proxima("status", job_id)
     assert shown.code == 0 and "COMPLETED" in shown.out and "Transitions" in shown.out
+
+
+def test_ctrl_c_without_a_terminal_aborts_the_job_and_leaves_no_worker(project):
+    owner = start_owner("ghz:16")
+    try:
+        job = running_job()
+        worker = status(job["id"])["worker_pid"]
+        owner.send_signal(signal.SIGINT)
+        _, err = owner.communicate(timeout=30)
+        assert owner.returncode == 130, err
+        assert "interrupted" in err and "Traceback" not in err
+        assert status(job["id"])["state"] == "ABORTED"
+        assert gone(worker)
+    finally:
+        owner.kill()
