@@ -263,20 +263,28 @@ def test_a_worker_that_dies_fails_its_job_with_the_reason_and_is_replaced():
     run(go())
 
 
-def test_the_sentinel_aborts_a_job_whose_worker_allocates_past_the_level():
+@pytest.mark.parametrize("action", ["pause", "abort"])
+def test_the_sentinel_acts_on_a_job_whose_worker_allocates_past_the_level(action):
     used = psutil.virtual_memory()
     now = 100.0 * (used.total - used.available) / used.total
     # aer-dm on 13 qubits holds a 1 GiB density matrix (more with Aer's copies): the level sits 0.5 GiB above now.
     level = now + 100.0 * 0.5 * 2**30 / used.total
 
     async def go():
-        settings = {"sentinel": {"levels": [{"percent": level, "action": "abort"}], "interval_s": 0.1}}
+        settings = {"sentinel": {"levels": [{"percent": level, "action": action}], "interval_s": 0.1}}
         async with await Engine.open(config(**settings)) as engine:
             job = await engine.submit(build("qft:13"), RunOptions(shots=10, seed=1, noise=NOISE), "aer-dm")
-            await engine.wait(job.id, timeout=120)
-            assert job.state == JobState.ABORTED, job.state
-            assert isinstance(job.error, ResourcesExhaustedError)
-            assert "resource sentinel" in job.error.message
+            if action == "abort":
+                await engine.wait(job.id, timeout=120)
+                assert job.state == JobState.ABORTED, job.state
+                assert isinstance(job.error, ResourcesExhaustedError)
+                assert "resource sentinel" in job.error.message
+            else:
+                await until(lambda: job.state == JobState.PAUSED, timeout=120, what="the sentinel's pause")
+                assert any("memory at" in n for n in job.notices)
+                reasons = [t.reason for t in await engine.store.transitions(job.id)]
+                assert any(r.startswith(("freeze requested", "suspend requested")) for r in reasons)
+                await engine.abort(job.id)
             # the serving process survives and serves the next job
             again = await engine.submit(build("bell"), RunOptions(shots=10, seed=1), "aer-sv")
             await engine.wait(again.id)

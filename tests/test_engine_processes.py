@@ -153,3 +153,67 @@ def test_ctrl_c_without_a_terminal_aborts_the_job_and_leaves_no_worker(project):
         assert gone(worker)
     finally:
         owner.kill()
+
+
+def test_live_view_keys_on_a_terminal(project):
+    """On a real pseudo-terminal: the live view draws, `p` freezes, `r` resumes, `a` then `y` aborts."""
+    import pty
+
+    primary, secondary = pty.openpty()
+    args = [a if a != "ghz:15" else "ghz:16" for a in RUN if a != "--json"]
+    owner = subprocess.Popen(
+        [*PROXIMA, *args], stdin=secondary, stdout=secondary, stderr=secondary, env=dict(os.environ) | {
+            "TERM": "xterm", "COLUMNS": "100"}, start_new_session=True,
+    )  # fmt: skip
+    os.close(secondary)
+    screen = bytearray()
+
+    def read_for(seconds: float) -> None:
+        import select
+
+        end = time.monotonic() + seconds
+        while time.monotonic() < end:
+            ready, _, _ = select.select([primary], [], [], 0.05)
+            if ready:
+                try:
+                    screen.extend(os.read(primary, 65536))
+                except OSError:
+                    return
+
+    def wait_state(job_id: str, state: str) -> None:
+        deadline = time.monotonic() + 20
+        while status(job_id)["state"] != state:
+            assert time.monotonic() < deadline, f"{job_id} never reached {state}"
+            read_for(0.05)
+
+    try:
+        job_id = running_job(min_checkpoints=0)["id"]
+        read_for(0.5)
+        assert b"steps" in screen and b"p pause" in screen
+        os.write(primary, b"p")
+        wait_state(job_id, "PAUSED")
+        os.write(primary, b"r")
+        wait_state(job_id, "EXECUTING")
+        os.write(primary, b"a")
+        read_for(0.3)
+        assert b"abort this job?" in screen
+        os.write(primary, b"y")
+        wait_state(job_id, "ABORTED")
+        deadline = time.monotonic() + 20
+        while owner.poll() is None and time.monotonic() < deadline:
+            read_for(0.1)
+        assert owner.returncode == 7
+        assert b"JOB_ABORTED" in screen and b"Traceback" not in screen
+    finally:
+        owner.kill()
+        os.close(primary)
+
+
+def test_an_unwritable_data_directory_is_a_plain_error(tmp_path: Path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    for args in (("jobs",), ("run", "bell", "--backend", "aer-sv", "--shots", "10")):
+        result = proxima(*args, env={"PROXIMA_DATA_DIR": str(blocker / "data")})
+        assert result.code == 3, result.both
+        assert "CONFIG_INVALID" in result.err and "PROXIMA_DATA_DIR" in result.err
+        assert "Traceback" not in result.both
