@@ -223,10 +223,10 @@ class Engine:
         await self.store.add_transition(job.id, None, S.IDLE, "submitted")
         try:
             await self._plan_and_validate(job, backend, force, enabled)
+            await self._launch(job, restore=None)
         except ProximaError as exc:
             await self._fail(job, exc)
             raise
-        await self._launch(job, restore=None)
         return job
 
     async def _plan_and_validate(
@@ -335,7 +335,9 @@ class Engine:
                     job.record.steps_done, job.record.steps_total = message[1], message[2]
                     if time.monotonic() - job.last_progress_write >= PROGRESS_WRITE_S:
                         job.last_progress_write = time.monotonic()
-                        await self.store.update_job(job.id, steps_done=message[1], steps_total=message[2])
+                        await self.store.update_job(
+                            job.id, steps_done=message[1], steps_total=message[2], stages=job.timer.to_dict()
+                        )
                 elif kind in ("checkpoint", "suspended"):
                     record = await self._record_checkpoint(job, message[1])
                     if kind == "suspended":
@@ -540,7 +542,11 @@ class Engine:
         await self._transition(
             job, S.RESUMING, f"from checkpoint {last.number}" if last else "from the start (no checkpoint)"
         )
-        await self._launch(job, restore=last)
+        try:
+            await self._launch(job, restore=last)
+        except ProximaError as exc:
+            await self._fail(job, exc)
+            raise
         return job
 
     async def abort(
@@ -615,7 +621,11 @@ class Engine:
             await asyncio.to_thread(old.kill, 0)
             self.executor.discard(old)
         job.timer.resume()
-        await self._launch(job, restore=target)
+        try:
+            await self._launch(job, restore=target)
+        except ProximaError as exc:
+            await self._fail(job, exc)
+            raise
         return job
 
     async def wait(self, job_id: str, timeout: float | None = None) -> Job:

@@ -97,7 +97,9 @@ class Store:
             connection.row_factory = _row
             await connection.execute("PRAGMA journal_mode=WAL")
             await connection.execute("PRAGMA busy_timeout=10000")
-            await connection.execute("PRAGMA synchronous=NORMAL")  # WAL: durable at checkpoints, never corrupt
+            await connection.execute(
+                "PRAGMA synchronous=NORMAL"
+            )  # WAL: durable at checkpoints, never corrupt
             await connection.execute("PRAGMA foreign_keys=ON")
             store = cls(connection, path)
             await store._migrate()
