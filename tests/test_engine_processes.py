@@ -30,8 +30,9 @@ def project(tmp_path: Path, monkeypatch) -> Path:
 
 def start_owner(circuit: str = "ghz:15") -> subprocess.Popen[str]:
     args = [a if a != "ghz:15" else circuit for a in RUN]
+    env = dict(os.environ) | {"PYTHONFAULTHANDLER": "1"}  # a hang shows its stacks (SIGABRT below)
     return subprocess.Popen(
-        [*PROXIMA, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ)
+        [*PROXIMA, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env
     )
 
 
@@ -118,7 +119,12 @@ def test_control_from_another_terminal_and_abort(project):
         )
         aborted = proxima("abort", job_id)
         assert aborted.code == 0, aborted.both
-        out, err = owner.communicate(timeout=30)
+        try:
+            out, err = owner.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            owner.send_signal(signal.SIGABRT)
+            out, err = owner.communicate(timeout=30)
+            raise AssertionError(err) from None
         assert owner.returncode == 7, err
         assert json.loads(out)["error"]["code"] == "JOB_ABORTED"
         assert "Traceback" not in err

@@ -132,6 +132,7 @@ class Engine:
         self.sentinel: Sentinel | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._answering: set[asyncio.Task[Any]] = set()
+        self._in_hand: set[int] = set()  # control requests being carried out
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
 
@@ -370,8 +371,9 @@ class Engine:
         )  # fmt: skip
         job.checkpoints.append(record)
         await self.store.add_checkpoint(record)
-        if job.pending_checkpoint is not None and not job.pending_checkpoint.done():
-            job.pending_checkpoint.set_result(record)
+        pending = job.pending_checkpoint
+        if record.reason == "on demand" and pending is not None and not pending.done():
+            pending.set_result(record)
         return record
 
     async def _checkpoint_failed(self, job: Job, error: ProximaError) -> None:
@@ -589,9 +591,11 @@ class Engine:
                 f"{job.record.backend} cannot checkpoint this run between steps",
                 hint="steppable backends: lret (and the exact paths of cirq and aer)",
             )
-        job.pending_checkpoint = asyncio.get_running_loop().create_future()
-        job.worker.send(("checkpoint", "on demand"))
-        return await asyncio.wait_for(job.pending_checkpoint, timeout)
+        if job.pending_checkpoint is None or job.pending_checkpoint.done():
+            job.pending_checkpoint = asyncio.get_running_loop().create_future()
+            job.worker.send(("checkpoint", "on demand"))
+        # shield: one caller giving up must not cancel the checkpoint another caller is waiting for
+        return await asyncio.wait_for(asyncio.shield(job.pending_checkpoint), timeout)
 
     async def rollback(self, job_id: str, number: int) -> Job:
         """Continue from checkpoint `number`; later checkpoints are kept until the job ends."""
@@ -647,6 +651,9 @@ class Engine:
                 log.exception("reading control requests failed")
                 continue
             for request in requests:
+                if request.id in self._in_hand:  # still being carried out: answered when done
+                    continue
+                self._in_hand.add(request.id)
                 task = self._spawn(
                     self._handle_control(request.id, request.job_id, request.action, request.args)
                 )
