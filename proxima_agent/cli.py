@@ -513,6 +513,58 @@ def rollback(job_id: str, number: int, as_json: bool) -> None:
     _control(job_id, "rollback", {"number": number}, as_json)
 
 
+# --- MCP ---------------------------------------------------------------------------------------------------------
+
+
+@cli.group(invoke_without_command=True)
+@click.option(
+    "--transport", type=click.Choice(["stdio", "http"]), default="stdio", show_default=True,
+    help="stdio for a client that starts the server (Claude Desktop, Claude Code, editors); http to serve.",
+)  # fmt: skip
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="HTTP: address to bind (loopback only, unless --token).",
+)
+@click.option("--port", type=int, default=8765, show_default=True, help="HTTP: port.")
+@click.option(
+    "--token",
+    envvar="PROXIMA_MCP_TOKEN",
+    help="HTTP: bearer token clients must send (needed beyond loopback).",
+)
+@click.option(
+    "--workspace", type=click.Path(file_okay=False, path_type=Path), default=None,
+    help="Folder that circuit and results file paths must stay inside (default: the current folder).",
+)  # fmt: skip
+@click.pass_context
+def mcp(
+    ctx: click.Context, transport: str, host: str, port: int, token: str | None, workspace: Path | None
+) -> None:
+    """Serve Proxima's tools, resources and prompts over MCP (stdio by default; `proxima mcp install` registers
+    the server with a client). Nothing but protocol messages is written to stdout."""
+    if ctx.invoked_subcommand is not None:
+        return
+    config = _config()
+    if transport == "stdio":
+        from proxima_agent.mcp.server import run_stdio
+
+        run_stdio(config, workspace)
+    else:
+        from proxima_agent.mcp.http import serve_http
+
+        serve_http(config, workspace, host=host, port=port, token=token)
+
+
+def _add_mcp_commands() -> None:
+    from proxima_agent.mcp.install import install_command
+
+    mcp.add_command(install_command)
+
+
+_add_mcp_commands()
+
+
 def _report(exc: ProximaError, as_json: bool) -> None:
     from proxima_agent.ui.render import error_text, make_console
 

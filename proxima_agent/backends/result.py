@@ -91,6 +91,33 @@ class SimulationResult(BaseModel):
                 data[name] = array_to_json(array, name, inline_limit=inline_limit, array_dir=array_dir)
         return data
 
+    @classmethod
+    def from_json_dict(cls, data: dict[str, Any]) -> SimulationResult:
+        """The inverse of `to_json_dict`: arrays from their inlined values or their .npy files (an omitted
+        array is left out). Keys `to_json_dict` did not write (a caller's extras) are ignored."""
+        fields = {k: v for k, v in data.items() if k in cls.model_fields}
+        probs = data.get("probabilities")
+        if isinstance(probs, dict) and "shape" not in probs:  # inlined as {bits: p}, zeros left out
+            array = np.zeros(2 ** data["num_clbits"])
+            for bits, p in probs.items():
+                array[int(bits, 2)] = p
+            fields["probabilities"] = array
+        for name in ("probabilities", "statevector", "density_matrix"):
+            info = fields.get(name)
+            if isinstance(info, dict):
+                fields[name] = array_from_json(info)
+        return cls.model_validate(fields)
+
+
+def array_from_json(info: dict[str, Any]) -> np.ndarray | None:
+    if "path" in info:
+        return np.load(info["path"], allow_pickle=False)
+    if "real" in info:
+        return (np.asarray(info["real"]) + 1j * np.asarray(info["imag"])).astype(info.get("dtype", complex))
+    if "values" in info:
+        return np.asarray(info["values"], dtype=info.get("dtype"))
+    return None  # omitted: too large to inline and no folder was given
+
 
 def array_to_json(
     array: np.ndarray, name: str, *, inline_limit: int, array_dir: Path | None

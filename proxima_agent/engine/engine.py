@@ -74,6 +74,22 @@ def owner_alive(record: JobRecord) -> bool:
         return False
 
 
+def memory_consent_request(circuit: str, exc: ResourceError) -> ConsentRequest:
+    """The question put to the user when a run does not fit: run it anyway, or not."""
+    return ConsentRequest(
+        title=f"{circuit} may not fit in memory",
+        detail=f"{exc.message}. {exc.hint or ''}",
+        severity="critical",
+        options=[
+            ConsentOption(name="refuse", label="do not run it"),
+            ConsentOption(
+                name="force", label="run it anyway (the machine may swap or kill it)", dangerous=True
+            ),
+        ],
+        default="refuse",
+    )
+
+
 def error_from_dict(data: dict[str, Any]) -> ProximaError:
     classes = {cls.code: cls for cls in all_error_types()}
     cls = classes.get(data.get("code", ""), ProximaError)
@@ -206,9 +222,11 @@ class Engine:
         *,
         force: bool = False,
         enabled: list[str] | None = None,
+        consent: ConsentProvider | None = None,
     ) -> Job:
         """Plan, validate and estimate a job, then start it in a worker. Validation errors fail the job (recorded)
-        and are raised; a run that does not fit is refused unless `force` (explicit consent, recorded)."""
+        and are raised; a run that does not fit is refused unless `force` (explicit consent, recorded) or
+        `consent` (this call's front door; else the engine's own provider) agrees."""
         from proxima_agent.seeds import resolve_seed
 
         options = options.model_copy(update={"seed": resolve_seed(options.seed)})  # a resumed run needs it
@@ -223,7 +241,7 @@ class Engine:
         await self.store.insert_job(record)
         await self.store.add_transition(job.id, None, S.IDLE, "submitted")
         try:
-            await self._plan_and_validate(job, backend, force, enabled)
+            await self._plan_and_validate(job, backend, force, enabled, consent or self.consent)
             await self._launch(job, restore=None)
         except ProximaError as exc:
             await self._fail(job, exc)
@@ -231,7 +249,7 @@ class Engine:
         return job
 
     async def _plan_and_validate(
-        self, job: Job, backend: str | None, force: bool, enabled: list[str] | None
+        self, job: Job, backend: str | None, force: bool, enabled: list[str] | None, consent: ConsentProvider
     ) -> None:
         from proxima_agent.backends.registry import all_backends, get_backend
         from proxima_agent.selection.select import check_fits, select_backend
@@ -255,35 +273,27 @@ class Engine:
         try:
             await asyncio.to_thread(check_fits, chosen, job.circuit, job.options, self.memory_margin)
         except ResourceError as exc:
-            await self._consent_to_force(job, exc, force)
+            await self._consent_to_force(job, exc, force, consent)
         job.timer.end()
         await self._transition(job, S.READY, "validated and estimated")
 
-    async def _consent_to_force(self, job: Job, exc: ResourceError, force: bool) -> None:
-        request = ConsentRequest(
-            title=f"{job.circuit.name} may not fit in memory",
-            detail=f"{exc.message}. {exc.hint or ''}",
-            severity="critical",
-            options=[
-                ConsentOption(name="refuse", label="do not run it"),
-                ConsentOption(
-                    name="force", label="run it anyway (the machine may swap or kill it)", dangerous=True
-                ),
-            ],
-            default="refuse",
-        )
+    async def _consent_to_force(
+        self, job: Job, exc: ResourceError, force: bool, consent: ConsentProvider
+    ) -> None:
+        request = memory_consent_request(job.circuit.name, exc)
         if force:
             from proxima_agent.engine.consent import ConsentAnswer
 
             answer = ConsentAnswer(option="force", answered_by="explicit force (--force / force=true)")
         else:
-            answer = await self.consent.ask(request)
+            answer = await consent.ask(request)
         await self.store.add_consent(job.id, request.model_dump(), answer.model_dump(), answer.answered_by)
         log.info("consent for job %s: %s by %s", job.id, answer.option, answer.answered_by)
         if answer.option != "force":
             raise ResourceError(
                 exc.message,
-                hint=(exc.hint or "") + "; or give explicit consent to run it anyway with --force",
+                hint=(exc.hint or "")
+                + "; or give explicit consent to run it anyway (--force; force=true in a tool call)",
                 **exc.context,
             )
         job.notices.append(f"forced past the memory check ({answer.answered_by}): {exc.message}")

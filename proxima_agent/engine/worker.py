@@ -90,6 +90,7 @@ def _run(conn: Connection, task: Task) -> bool:
 
     try:
         backend = get_backend(task.backend)
+        importlib.import_module(backend.module)  # a cold worker's import is not the run's time (cirq: ~4 s)
         circuit = Circuit.model_validate_json(task.circuit)
         options = RunOptions.model_validate_json(task.options)
         execution = backend.start(circuit, options, forward)
