@@ -25,7 +25,7 @@ from mcp_types import CallToolResult, ImageContent, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field, WithJsonSchema
 
 from proxima_agent import __version__
-from proxima_agent.errors import ProximaError
+from proxima_agent.errors import InputError, ProximaError
 from proxima_agent.tools.context import Runtime, ToolContext
 from proxima_agent.tools.models import ErrorInfo
 from proxima_agent.tools.registry import ToolSpec, registry
@@ -181,6 +181,7 @@ async def run_tool(
 
     tool_ctx = ToolContext(runtime_of(ctx), progress=progress, consent=_consent_provider(consent_answer))
     try:
+        _refuse_unknown(spec, ctx)
         output = await spec.call(arguments, tool_ctx)
     except ProximaError as exc:
         log.info("tool %s: %s %s", spec.name, exc.code, exc.message)
@@ -204,6 +205,19 @@ async def run_tool(
     return CallToolResult(content=content, structured_content=output.model_dump(mode="json"))
 
 
+def _refuse_unknown(spec: ToolSpec, ctx: Context[Runtime, Any]) -> None:
+    """The SDK drops arguments a tool does not declare; a misspelt one must not be ignored silently."""
+    params = ctx.request_context.params or {}
+    given = params.get("arguments") or {}
+    unknown = sorted(set(given) - set(spec.input_model.model_fields))
+    if unknown:
+        raise InputError(
+            f"{spec.name}: unknown argument(s) {', '.join(unknown)}",
+            hint=f"{spec.name} takes: {', '.join(spec.input_model.model_fields)}",
+            tool=spec.name,
+        )
+
+
 def error_result(error: ErrorInfo) -> CallToolResult:
     return CallToolResult(
         content=[TextContent(type="text", text=error.text())],
@@ -223,8 +237,8 @@ class Skill(BaseModel):
 
 
 def load_skills() -> list[Skill]:
-    """`skills/<name>/SKILL.md` (Agent Skills format); prompt arguments come from `metadata.arguments`, a
-    comma-separated list of names, each optional, described as `name: what it is` on separate lines."""
+    """`skills/<name>/SKILL.md` (Agent Skills format: front matter `name`, `description`, and string-valued
+    `metadata`); the prompt's optional arguments come from `metadata.arguments`: `name: what it is; ...`."""
     from proxima_agent.paths import resource_dir
     from proxima_agent.tools.registry import split_front_matter
 

@@ -279,6 +279,7 @@ class CheckpointView(BaseModel):
 
 class JobStatus(JobView):
     created: float
+    worker_pid: int | None = Field(None, description="the worker process running it, while one does")
     transitions: list[TransitionView]
     checkpoints: list[CheckpointView]
     consent: list[dict[str, Any]] = Field(default_factory=list, description="consent requests and answers")
@@ -496,6 +497,7 @@ async def job_status(args: JobInput, ctx: ToolContext) -> JobStatus:
     return JobStatus(
         **view.model_dump(),
         created=record.created,
+        worker_pid=record.worker_pid,
         transitions=[TransitionView(**t.model_dump()) for t in await store.transitions(args.job_id)],
         checkpoints=[
             CheckpointView(**c.model_dump(include=set(CheckpointView.model_fields)))
