@@ -13,11 +13,14 @@ from __future__ import annotations
 
 import inspect
 import logging
+import os
+import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import anyio
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.prompts.base import Prompt, PromptArgument
 from mcp.server.mcpserver.resolve import AcceptedElicitation, Elicit, ElicitationResult, Resolve
@@ -53,17 +56,22 @@ class NoQuestion(BaseModel):
     reason: Literal["not needed", "client cannot elicit"]
 
 
-def build_server(config: Any = None, workspace: Path | None = None) -> MCPServer[Runtime]:
-    """A server with its own runtime (engine opened on first use, closed with the server)."""
+def build_server(
+    config: Any = None, workspace: Path | None = None, *, runtime: Runtime | None = None
+) -> MCPServer[Runtime]:
+    """A server with its own runtime (the engine opened in the background, closed with the server), or with
+    the caller's `runtime`, which the caller then closes."""
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[Runtime]) -> AsyncIterator[Runtime]:
-        runtime = Runtime(config, workspace)
-        runtime.warm_up()
+        own = runtime or Runtime(config, workspace)
+        own.warm_up()
         try:
-            yield runtime
+            yield own
         finally:
-            await runtime.close()
+            if runtime is None:
+                with anyio.CancelScope(shield=True):  # a cancelled server still stops its workers
+                    await own.close()
 
     server: MCPServer[Runtime] = MCPServer(
         "proxima", title="Proxima", version=__version__, instructions=INSTRUCTIONS, lifespan=lifespan,
@@ -274,4 +282,29 @@ def skill_prompts() -> list[Prompt]:
 
 
 def run_stdio(config: Any = None, workspace: Path | None = None) -> None:
-    build_server(config, workspace).run("stdio")
+    """Serve one client over stdin / stdout until it closes them, or SIGTERM / SIGINT arrives. The SDK reads
+    stdin in a thread that no cancellation interrupts, so a signal stops the engine (aborting running jobs, no
+    worker left behind) and then ends the process."""
+    runtime = Runtime(config, workspace)
+    server = build_server(runtime=runtime)
+
+    async def serve() -> None:
+        async with anyio.create_task_group() as group:
+
+            async def stop_on_signal() -> None:
+                with anyio.open_signal_receiver(signal.SIGTERM, signal.SIGINT) as signals:
+                    async for signum in signals:
+                        log.info("MCP server: %s, stopping", signal.Signals(signum).name)
+                        with anyio.CancelScope(shield=True):
+                            await runtime.close()
+                        os._exit(0)
+
+            group.start_soon(stop_on_signal)
+            try:
+                await server.run_stdio_async()
+            finally:
+                with anyio.CancelScope(shield=True):
+                    await runtime.close()
+            group.cancel_scope.cancel()
+
+    anyio.run(serve)
