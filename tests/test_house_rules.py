@@ -39,6 +39,15 @@ def test_help_does_not_import_simulators():
     assert proc.stdout.strip().endswith("HEAVY=")
 
 
+def test_mcp_server_start_up_imports_no_simulator_or_plotting_library():
+    code = (
+        "import sys\nfrom proxima_agent.mcp.server import build_server\nbuild_server()\n"
+        f"print(','.join(m for m in {HEAVY + ('numpy', 'jinja2')!r} if m in sys.modules))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert proc.stdout.strip() == ""
+
+
 def test_every_error_code_is_documented():
     text = (ROOT / "docs" / "errors.md").read_text()
     for cls in all_error_types():

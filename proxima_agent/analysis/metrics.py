@@ -14,8 +14,8 @@ import math
 from collections.abc import Mapping
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
 
+from proxima_agent.analysis.figures import BackendStanding, Consensus, PairAgreement
 from proxima_agent.backends.result import SimulationResult
 from proxima_agent.errors import InputError
 
@@ -133,28 +133,6 @@ def approximation_bound(result: SimulationResult) -> float:
     return 0.0
 
 
-class PairAgreement(BaseModel):
-    """Two results side by side: distances, the threshold they are held to, and the outcome."""
-
-    model_config = ConfigDict(frozen=True)
-
-    a: str = Field(description="label of the first result (its backend id unless told otherwise)")
-    b: str
-    exact_a: bool = Field(description="the first result's distribution is exact (not sampled)")
-    exact_b: bool
-    shots_a: int
-    shots_b: int
-    tvd: float = Field(description="total variation distance of the two outcome distributions")
-    hellinger_fidelity: float
-    state_fidelity: float | None = Field(description="None when either result lacks a final state")
-    sampling_bound: float = Field(description="TVD explained by shot noise at the stated confidence")
-    approximation_bound: float = Field(description="TVD allowed by the methods' own error bounds (LRET)")
-    tolerance: float = Field(description="float rounding allowance")
-    threshold: float = Field(description="sampling_bound + approximation_bound + tolerance, at most 1")
-    confidence: float
-    agrees: bool = Field(description="tvd <= threshold")
-
-
 def compare_pair(
     a: SimulationResult, b: SimulationResult, *, labels: tuple[str, str] | None = None
 ) -> PairAgreement:
@@ -200,41 +178,6 @@ def compare_pair(
         confidence=CONFIDENCE,
         agrees=tvd <= threshold,
     )
-
-
-class BackendStanding(BaseModel):
-    """One result's place in the ranking, with its own time and memory figures and their ratios."""
-
-    model_config = ConfigDict(frozen=True)
-
-    label: str
-    backend: str
-    rank: int = Field(description="1 is best: agreement first, then total time")
-    disagreements: int = Field(description="how many of the other results it disagrees with")
-    outlier: bool = Field(description="disagrees with most of the others")
-    exact: bool
-    shots: int
-    time_s: float = Field(description="timing.total_s of the result")
-    simulation_s: float = Field(description="timing.simulation_s of the result")
-    time_ratio: float | None = Field(description="time_s / the fastest time_s (None if that is 0)")
-    memory_bytes: int | None = Field(description="memory.peak_increase_bytes, None when not measured")
-    memory_ratio: float | None = Field(
-        description="memory_bytes / the smallest measured (None if 0 or absent)"
-    )
-
-
-class Consensus(BaseModel):
-    """Do N results agree, who is the odd one out, and how they rank."""
-
-    model_config = ConfigDict(frozen=True)
-
-    backends: list[str]
-    pairs: list[PairAgreement]
-    agree: bool = Field(description="every pair agrees")
-    outliers: list[str] = Field(description="results that disagree with most of the others")
-    verdict: str
-    ranking: list[BackendStanding]
-    confidence: float
 
 
 def _labels(results: list[SimulationResult]) -> list[str]:

@@ -8,25 +8,23 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
 
+from proxima_agent.analysis.figures import (
+    MAX_CORRELATION_BITS,
+    TOP,
+    BitFigure,
+    Interval,
+    OutcomeFigure,
+    OutcomeStatistics,
+    PairCorrelation,
+)
 from proxima_agent.analysis.metrics import hellinger_fidelity
 from proxima_agent.errors import InputError
 
 Z95 = 1.959963984540054  # the standard normal's 97.5 % quantile
 CONFIDENCE = 0.95
-TOP = 10
-MAX_CORRELATION_BITS = 12  # pairwise correlations for up to 66 pairs; beyond that the list is left empty
-
-
-class Interval(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    low: float
-    high: float
 
 
 def wilson_interval(successes: int, trials: int, z: float = Z95) -> Interval:
@@ -47,59 +45,6 @@ def wilson_interval(successes: int, trials: int, z: float = Z95) -> Interval:
 def _z_interval(p1: Interval) -> Interval:
     """<Z> = 1 - 2 P(1) is decreasing in P(1), so the interval's ends swap."""
     return Interval(low=1 - 2 * p1.high, high=1 - 2 * p1.low)
-
-
-class OutcomeFigure(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    outcome: str
-    probability: float = Field(description="exact probability, or frequency when sampled")
-    count: int | None = Field(description="times observed, when counts were given")
-    interval: Interval | None = Field(description="95 % Wilson interval of the probability (sampled only)")
-
-
-class BitFigure(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    bit: int = Field(description="bit index: 0 is the rightmost character")
-    p1: float = Field(description="P(bit = 1)")
-    p1_interval: Interval | None
-    z: float = Field(description="<Z_i> = 1 - 2 P(1)")
-    z_interval: Interval | None
-
-
-class PairCorrelation(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
-    bits: tuple[int, int]
-    zz: float = Field(description="<Z_i Z_j> = P(bits equal) - P(bits differ)")
-    zz_interval: Interval | None
-    covariance: float = Field(description="<Z_i Z_j> - <Z_i><Z_j>: 0 for independent bits")
-
-
-class OutcomeStatistics(BaseModel):
-    """The figures a reading of one result is built from."""
-
-    model_config = ConfigDict(frozen=True)
-
-    source: Literal["exact", "sampled"] = Field(
-        description="exact: from a probability distribution (no sampling error); sampled: from counts"
-    )
-    shots: int
-    num_bits: int
-    confidence: float = Field(description="confidence of every interval")
-    entropy_bits: float = Field(description="Shannon entropy of the distribution, in bits")
-    max_entropy_bits: int = Field(description="num_bits: the entropy of the uniform distribution")
-    support: int = Field(description="outcomes with nonzero probability (exact) or count (sampled)")
-    distinct_observed: int | None = Field(description="distinct outcomes in the counts, None without counts")
-    top: list[OutcomeFigure] = Field(description=f"the {TOP} likeliest outcomes, likeliest first")
-    others_probability: float = Field(description="total probability of the outcomes not in `top`")
-    bits: list[BitFigure]
-    parity: float = Field(description="<Z...Z> over all bits = P(even number of 1s) - P(odd)")
-    parity_interval: Interval | None
-    correlations: list[PairCorrelation] = Field(
-        description=f"every pair of bits, when there are at most {MAX_CORRELATION_BITS}"
-    )
 
 
 def _bit_matrix(keys: list[str], num_bits: int) -> np.ndarray:

@@ -7,6 +7,7 @@ The engine (a later layer) drives runs in worker processes and receives `Progres
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import importlib.util
 import threading
@@ -106,6 +107,7 @@ class BackendInfo(BaseModel):
     capabilities: Capabilities
 
 
+@functools.cache  # reading a distribution's metadata costs milliseconds; estimates ask for every backend's
 def package_version(distribution: str) -> str | None:
     try:
         return importlib.metadata.version(distribution)

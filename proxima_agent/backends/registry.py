@@ -54,22 +54,27 @@ class Health(BaseModel):
     detail: str
 
 
+SELF_TEST_CIRCUIT = "bell"
+SELF_TEST_OPTIONS = RunOptions(shots=1000, seed=1)
+
+
 def self_test(backend_id: str) -> Health:
-    """Run a Bell pair (1000 shots, seed 1): healthy if only 00 and 11 appear, each 40-60 % of shots."""
+    """Run a Bell pair (1000 shots, seed 1) here and judge it (`judge_self_test`)."""
     from proxima_agent.circuits.library import build
 
     start = time.perf_counter()
     try:
-        result = get_backend(backend_id).run(build("bell"), RunOptions(shots=1000, seed=1))
+        result = get_backend(backend_id).run(build(SELF_TEST_CIRCUIT), SELF_TEST_OPTIONS)
     except ProximaError as exc:
         return Health(id=backend_id, healthy=False, seconds=time.perf_counter() - start, detail=exc.message)
     except Exception as exc:  # a broken installation shows up here; report it, do not crash the listing
         return Health(id=backend_id, healthy=False, seconds=time.perf_counter() - start, detail=repr(exc))
-    counts = result.counts
+    return judge_self_test(backend_id, result.counts, time.perf_counter() - start)
+
+
+def judge_self_test(backend_id: str, counts: dict[str, int], seconds: float) -> Health:
+    """Healthy if only 00 and 11 appear, each 40-60 % of the 1000 shots."""
     ok = set(counts) <= {"00", "11"} and all(400 <= counts.get(k, 0) <= 600 for k in ("00", "11"))
     return Health(
-        id=backend_id,
-        healthy=ok,
-        seconds=time.perf_counter() - start,
-        detail=f"bell counts {dict(sorted(counts.items()))}",
+        id=backend_id, healthy=ok, seconds=seconds, detail=f"bell counts {dict(sorted(counts.items()))}"
     )

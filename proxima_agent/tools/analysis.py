@@ -11,7 +11,8 @@ from typing import Any
 
 from pydantic import BaseModel, Field, PrivateAttr, model_validator
 
-from proxima_agent.errors import InputError, JobStateError
+from proxima_agent.analysis.figures import Consensus, OutcomeStatistics
+from proxima_agent.errors import InputError, JobStateError, ProximaError
 from proxima_agent.tools.context import ToolContext
 from proxima_agent.tools.jobs import JobId, JobView, WaitArg, current_view, wait_until_ended
 from proxima_agent.tools.models import CircuitArg, NoiseArg, ShotsArg, ToolInput, ToolOutput
@@ -81,7 +82,7 @@ class CompareOutput(ToolOutput):
     jobs: list[JobView] = Field(description="one job per backend, with its state and result summary")
     skipped: list[Skipped] = Field(default_factory=list, description="backends not run, and why")
     parallel: bool | None = Field(None, description="the runs shared the machine at once (memory allowed)")
-    consensus: Any = Field(
+    consensus: Consensus | None = Field(
         None, description="pairwise agreement, outliers, verdict and ranking, once all ended"
     )
     verdict: str
@@ -90,11 +91,11 @@ class CompareOutput(ToolOutput):
     def text(self) -> str:
         lines = [self.verdict]
         if self.consensus is not None:
-            for row in self.consensus["ranking"]:
-                ratio = f"{row['time_ratio']:.2f}x" if row["time_ratio"] is not None else "-"
+            for row in self.consensus.ranking:
+                ratio = f"{row.time_ratio:.2f}x" if row.time_ratio is not None else "-"
                 lines.append(
-                    f"{row['rank']}. {row['label']}: {row['time_s']:.3f} s ({ratio} the fastest)"
-                    + (", disagrees with most" if row["outlier"] else "")
+                    f"{row.rank}. {row.label}: {row.time_s:.3f} s ({ratio} the fastest)"
+                    + (", disagrees with most" if row.outlier else "")
                 )
         lines += [f"skipped {s.backend}: {s.reason}" for s in self.skipped]
         if self.next:
@@ -161,7 +162,11 @@ async def compare(args: CompareInput, ctx: ToolContext) -> CompareOutput:
         job_ids = []
         for index, backend_id in enumerate(chosen):
             await ctx.report(index, len(chosen), f"starting {backend_id}")
-            job = await engine.submit(circuit, options, backend_id, consent=ctx.consent)
+            try:
+                job = await engine.submit(circuit, options, backend_id, consent=ctx.consent)
+            except ProximaError as exc:  # one backend refusing does not end the comparison
+                skipped.append(Skipped(backend=backend_id, reason=f"{exc.code}: {exc.message}"))
+                continue
             job_ids.append(job.id)
             if not parallel:  # in turn: each run has the machine to itself
                 await wait_until_ended(ctx, job.id, max(0.0, deadline - loop.time()))
@@ -182,9 +187,8 @@ async def compare(args: CompareInput, ctx: ToolContext) -> CompareOutput:
         )
     else:
         results = [await job_result(ctx, v.job_id) for v in done]
-        agreement = await asyncio.to_thread(consensus, results)
-        summary = agreement.model_dump(mode="json")
-        verdict = agreement.verdict + "".join(f"; {v.backend} {v.state}" for v in failed)
+        summary = await asyncio.to_thread(consensus, results)
+        verdict = summary.verdict + "".join(f"; {v.backend} {v.state}" for v in failed)
         name = name or results[0].circuit
     await ctx.report(len(views), len(views), verdict)
     return CompareOutput(
@@ -228,13 +232,18 @@ class InterpretInput(ToolInput):
 class InterpretOutput(ToolOutput):
     source: str
     reading: str = Field(description="a short plain-text reading built from the figures below")
-    statistics: Any = Field(None, description="entropy, likeliest outcomes, marginals and parities per bit")
+    statistics: OutcomeStatistics | None = Field(
+        None, description="entropy, likeliest outcomes, marginals and parities per bit"
+    )
     purity: float | None = Field(None, description="Re tr(rho^2), where the result has a density matrix")
     fidelity_to_ideal: float | None = Field(
         None, description="Hellinger fidelity of the outcome distribution to the noiseless one"
     )
     ideal_job: str | None = Field(None, description="the job that computed the noiseless reference")
-    comparison: Any = Field(None, description="for job_ids: pairwise agreement, verdict and ranking")
+    ideal_note: str | None = Field(None, description="why no fidelity to the ideal was computed")
+    comparison: Consensus | None = Field(
+        None, description="for job_ids: pairwise agreement, verdict and ranking"
+    )
     _png: bytes | None = PrivateAttr(None)
 
     def text(self) -> str:
@@ -262,7 +271,10 @@ async def _ideal(ctx: ToolContext, result: Any, job_id: str) -> tuple[float | No
     enabled = [b for b in ("aer-sv", "cirq-sv") if b in ctx.runtime.enabled_backends()]
     if not enabled:
         return None, None, "no statevector backend is enabled"
-    job = await engine.submit(Circuit.model_validate(spec["circuit"]), ideal_options, enabled[0])
+    try:
+        job = await engine.submit(Circuit.model_validate(spec["circuit"]), ideal_options, enabled[0])
+    except ProximaError as exc:
+        return None, None, f"the noiseless run was refused: {exc.message}"
     await engine.wait(job.id)
     if job.result is None:
         return None, job.id, f"the noiseless run {job.state}"
@@ -282,13 +294,13 @@ async def interpret(args: InterpretInput, ctx: ToolContext) -> InterpretOutput:
         out = InterpretOutput(
             source=f"jobs {', '.join(args.job_ids)}",
             reading=reading.read_comparison(agreement, circuit=results[0].circuit),
-            comparison=agreement.model_dump(mode="json"),
+            comparison=agreement,
         )
         if args.chart:
             dists = dict(zip(agreement.backends, (distribution(r) for r in results), strict=True))
             out._png = await asyncio.to_thread(plots.comparison_png, dists, title=results[0].circuit)
         return out
-    fidelity = ideal_job = None
+    fidelity = ideal_job = ideal_note = None
     rho_purity = None
     if args.job_id is not None:
         result = await job_result(ctx, args.job_id)
@@ -297,7 +309,7 @@ async def interpret(args: InterpretInput, ctx: ToolContext) -> InterpretOutput:
         if result.density_matrix is not None:
             rho_purity = purity(result.density_matrix)
         if args.ideal:
-            fidelity, ideal_job, _ = await _ideal(ctx, result, args.job_id)
+            fidelity, ideal_job, ideal_note = await _ideal(ctx, result, args.job_id)
     else:
         assert args.file is not None
         path = ctx.runtime.resolve_path(args.file)
@@ -310,8 +322,8 @@ async def interpret(args: InterpretInput, ctx: ToolContext) -> InterpretOutput:
     if fidelity is not None:
         text += f" Its outcome distribution has Hellinger fidelity {fidelity:.4f} to the noiseless one."
     out = InterpretOutput(
-        source=source, reading=text, statistics=stats.model_dump(mode="json"), purity=rho_purity,
-        fidelity_to_ideal=fidelity, ideal_job=ideal_job,
+        source=source, reading=text, statistics=stats, purity=rho_purity, fidelity_to_ideal=fidelity,
+        ideal_job=ideal_job, ideal_note=ideal_note,
     )  # fmt: skip
     if args.chart:
         title = f"{data.circuit or source} on {data.backend}" if data.backend else (data.circuit or source)

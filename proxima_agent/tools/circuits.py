@@ -59,8 +59,27 @@ class BackendList(ToolOutput):
         return "\n".join(lines)
 
 
+async def _self_test(ctx: ToolContext, backend_id: str) -> SelfTest:
+    """The registry's one-circuit self test, run as a job in a worker (never in the serving process)."""
+    from proxima_agent.backends.registry import SELF_TEST_CIRCUIT, SELF_TEST_OPTIONS, judge_self_test
+    from proxima_agent.circuits.library import build
+    from proxima_agent.errors import ProximaError
+
+    engine = await ctx.runtime.engine()
+    try:
+        job = await engine.submit(build(SELF_TEST_CIRCUIT), SELF_TEST_OPTIONS, backend_id)
+        await engine.wait(job.id, timeout=120)
+    except ProximaError as exc:
+        return SelfTest(healthy=False, seconds=0.0, detail=f"{exc.code}: {exc.message}")
+    if job.result is None:
+        detail = f"{job.error.code}: {job.error.message}" if job.error else f"the self test is {job.state}"
+        return SelfTest(healthy=False, seconds=job.timer.elapsed(), detail=detail)
+    health = judge_self_test(backend_id, job.result.counts, job.result.timing.total_s)
+    return SelfTest(healthy=health.healthy, seconds=health.seconds, detail=health.detail)
+
+
 async def list_backends(args: ListBackendsInput, ctx: ToolContext) -> BackendList:
-    from proxima_agent.backends.registry import all_backends, self_test
+    from proxima_agent.backends.registry import all_backends
     from proxima_agent.selection.estimate import machine_memory, max_qubits
 
     config = ctx.runtime.config
@@ -69,11 +88,7 @@ async def list_backends(args: ListBackendsInput, ctx: ToolContext) -> BackendLis
     for backend in all_backends():
         info = backend.info()
         caps = info.capabilities
-        health = None
-        if args.check and info.available:
-            # the self test runs a simulation: in a thread here, never on the loop that serves other calls
-            result = await asyncio.to_thread(self_test, info.id)
-            health = SelfTest(healthy=result.healthy, seconds=result.seconds, detail=result.detail)
+        health = await _self_test(ctx, info.id) if args.check and info.available else None
         rows.append(
             BackendRow(
                 id=info.id, name=info.name, available=info.available, enabled=config.enabled(info.id),
