@@ -23,6 +23,18 @@ def test_unknown_backend_lists_the_available_ones():
     assert_clean_error(result, 4, "BACKEND_UNKNOWN", "qsim-gpu", "aer-sv", "cirq-dm")
 
 
+def test_a_feature_the_backend_lacks_names_the_backends_that_have_it():
+    result = proxima("run", "ghz:3", "--backend", "aer-sv", "--observable", "ZZZ")
+    assert_clean_error(result, 4, "BACKEND_UNSUPPORTED", "aer-sv does not compute expectation values", "lret")
+
+
+def test_an_unreadable_circuit_file_says_so(tmp_path: Path):
+    path = tmp_path / "latin1.qasm"
+    path.write_bytes('OPENQASM 2.0;\n// caf\xe9\n'.encode("latin-1"))
+    result = proxima("run", str(path))
+    assert_clean_error(result, 3, "FILE_UNREADABLE", str(path))
+
+
 def test_malformed_qasm_reports_line_and_column(tmp_path: Path):
     path = tmp_path / "broken.qasm"
     path.write_text('OPENQASM 2.0;\ninclude "qelib1.inc";\nqreg q[2];\nh q[0]\ncx q[0],q[1];\n')
