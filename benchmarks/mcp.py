@@ -6,8 +6,9 @@
    times of `mcp.server.mcpserver` and `proxima_agent.mcp.server` alone, and where the server's start-up
    import time goes (`-X importtime`, self time summed per package).
 2. Warm execute over stdio: one server, after warm-up calls, R round trips of `execute` of bell (2 qubits,
-   aer-sv, 100 shots), next to an in-process `backend.run` of the same circuit measured in the same run.
-   Target: under 30 ms median.
+   aer-sv, 100 shots), next to an in-process `backend.run` of the same circuit and the bare server's `add`
+   round trip (the SDK's floor), measured in the same run; each job's transitions split the round trip into
+   segments. Target: under 30 ms median.
 3. Sustained HTTP load: `proxima mcp --transport http` on a free port, C clients (each its own session) calling
    `execute` on small circuits (bell, ghz:3, qft:3; aer-sv and lret) back to back for D seconds: successes,
    failures, calls/s, latency p50 / p99; worker processes counted before the server starts and after it stops
@@ -47,6 +48,7 @@ from typing import Any
 
 # This file is called mcp.py: its folder must not shadow the MCP SDK's package `mcp`.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import psutil  # noqa: E402
 from mcp import Client, StdioServerParameters  # noqa: E402
@@ -170,14 +172,23 @@ class Cold:
     modules: list[tuple[str, float]] = field(default_factory=list)
     import_total: float = 0.0
     leaked: list[int] = field(default_factory=list)
+    no_warm_up: list[float] = field(default_factory=list)
 
     @property
     def ratio(self) -> float:
         return statistics.median(self.proxima) / statistics.median(self.bare)
 
 
+# Diagnostic: the same server with the engine's opening at start-up (`Runtime.warm_up`: engine import, database,
+# a warm worker spawned) switched off, to show what that costs before `tools/list` is answered.
+NO_WARM_UP = (
+    "import sys; from proxima_agent.tools.context import Runtime; Runtime.warm_up = lambda self: None; "
+    "sys.argv = ['proxima', 'mcp']; from proxima_agent.cli import entry; entry()"
+)
+
+
 def cold_start(runs: int) -> Cold:
-    proxima_args, bare_args = ["-m", "proxima_agent", "mcp"], [str(BARE)]
+    proxima_args, bare_args, cold_args = ["-m", "proxima_agent", "mcp"], [str(BARE)], ["-c", NO_WARM_UP]
     result = Cold([], [], [], [], 0, {})
     with (TMP / "cold-stderr.log").open("w") as errlog:
         asyncio.run(time_to_tools_list(bare_args, None, errlog))  # page both into the OS cache first
@@ -197,6 +208,8 @@ def cold_start(runs: int) -> Cold:
             for pid in left:
                 with contextlib.suppress(psutil.NoSuchProcess):
                     psutil.Process(pid).kill()
+            seconds, _, _ = asyncio.run(time_to_tools_list(cold_args, fresh_data_dir(), errlog))
+            result.no_warm_up.append(seconds)
     for module in ("", "mcp.server.mcpserver", "proxima_agent.mcp.server"):
         result.imports[module] = import_time(module, runs)
     result.packages, result.modules, result.import_total = startup_imports(TMP / "importtime.log")
@@ -211,14 +224,23 @@ def cold_table(c: Cold) -> list[str]:
     for label, times, close in (
         (f"`proxima mcp` ({c.tools} tools)", c.proxima, c.proxima_close),
         ("bare MCP SDK server (1 tool)", c.bare, c.bare_close),
+        ("diagnostic: `proxima mcp` without opening the engine at start-up", c.no_warm_up, []),
     ):
-        rows.append(
-            f"| {label} | {ms(statistics.median(times))} | {ms(min(times))} / {ms(max(times))} | "
-            f"{ms(statistics.median(close))} |"
-        )
+        if times:
+            rows.append(
+                f"| {label} | {ms(statistics.median(times))} | {ms(min(times))} / {ms(max(times))} | "
+                f"{ms(statistics.median(close)) if close else '-'} |"
+            )
+    no_warm_up = (
+        f"; without opening the engine at start-up (`Runtime.warm_up` switched off: no engine import, database "
+        f"or warm worker before the first call) "
+        f"{statistics.median(c.no_warm_up) / statistics.median(c.bare):.2f}x"
+        if c.no_warm_up
+        else ""
+    )
     rows += [
         "",
-        f"Ratio proxima / bare: **{c.ratio:.2f}x** ({len(c.proxima)} runs each, interleaved).",
+        f"Ratio proxima / bare: **{c.ratio:.2f}x** ({len(c.proxima)} runs each, interleaved){no_warm_up}.",
         "",
         "| `python -c ...` (median wall time) | |",
         "|---|---|",
@@ -244,11 +266,22 @@ def cold_table(c: Cold) -> list[str]:
 # --- 2. warm execute --------------------------------------------------------------------------------------------
 
 
+SEGMENTS = (
+    ("request in to the job created (MCP dispatch, consent check, circuit parsed)", None, "IDLE"),
+    ("job created to READY (planned, validated, estimated)", "IDLE", "READY"),
+    ("READY to EXECUTING (worker taken, task sent)", "READY", "EXECUTING"),
+    ("EXECUTING to COMPLETED (run in the worker, result back and stored)", "EXECUTING", "COMPLETED"),
+    ("COMPLETED to the answer (job view, result read, reply sent)", "COMPLETED", None),
+)
+
+
 @dataclass
 class Warm:
     mcp: list[float]
     job: list[float]
     direct: list[float]
+    bare: list[float]
+    segments: dict[str, list[float]]
     errors: list[str]
     leaked: list[int]
 
@@ -257,24 +290,50 @@ class Warm:
         return statistics.median(self.mcp) / statistics.median(self.direct)
 
 
-async def warm_calls(repeats: int, warmup: int) -> tuple[list[float], list[float], list[str]]:
-    times, job_times, errors = [], [], []
+async def warm_calls(
+    repeats: int, warmup: int
+) -> tuple[list[float], list[float], dict[str, list[float]], list[str]]:
+    """R timed `execute` calls on one stdio server; then (untimed) each job's transitions, which split the round
+    trip into segments (the server stamps them with the same wall clock)."""
+    times, job_times, errors, stamps = [], [], [], []
+    params = stdio_params(["-m", "proxima_agent", "mcp"], fresh_data_dir())
     with (TMP / "warm-stderr.log").open("w") as errlog:
-        async with Client(
-            stdio_client(stdio_params(["-m", "proxima_agent", "mcp"], fresh_data_dir()), errlog)
-        ) as c:
-            await c.list_tools()
+        async with Client(stdio_client(params, errlog), cache=None) as client:
+            await client.list_tools()
             for index in range(warmup + repeats):
-                start = time.perf_counter()
-                result = await c.call_tool("execute", BELL)
-                seconds = time.perf_counter() - start
+                sent, start = time.time(), time.perf_counter()
+                result = await client.call_tool("execute", BELL)
+                seconds, received = time.perf_counter() - start, time.time()
                 data = result.structured_content or {}
                 if result.is_error or data.get("state") != "COMPLETED":
                     errors.append(str(data.get("error") or data.get("state")))
                 elif index >= warmup:
                     times.append(seconds)
                     job_times.append(float(data.get("elapsed_s") or 0.0))
-    return times, job_times, errors
+                    stamps.append((sent, received, data["job_id"]))
+            segments: dict[str, list[float]] = {label: [] for label, _, _ in SEGMENTS}
+            for sent, received, job_id in stamps:
+                status = (await client.call_tool("job_status", {"job_id": job_id})).structured_content or {}
+                at = {t["new"]: t["at"] for t in status.get("transitions", [])}
+                at[None] = sent  # type: ignore[index]
+                for label, begin, end in SEGMENTS:
+                    t0, t1 = at.get(begin), received if end is None else at.get(end)
+                    if t0 is not None and t1 is not None:
+                        segments[label].append(t1 - t0)
+    return times, job_times, segments, errors
+
+
+async def bare_calls(repeats: int, warmup: int) -> list[float]:
+    """The SDK's own floor: round trips of the bare server's `add` tool over stdio."""
+    times = []
+    with (TMP / "bare-stderr.log").open("w") as errlog:
+        async with Client(stdio_client(stdio_params([str(BARE)], None), errlog), cache=None) as client:
+            for index in range(warmup + repeats):
+                start = time.perf_counter()
+                result = await client.call_tool("add", {"a": 1, "b": 2})
+                if index >= warmup and not result.is_error:
+                    times.append(time.perf_counter() - start)
+    return times
 
 
 def direct_runs(repeats: int) -> list[float]:
@@ -293,9 +352,10 @@ def direct_runs(repeats: int) -> list[float]:
 
 
 def warm_execute(repeats: int, warmup: int = 5) -> Warm:
-    times, job_times, errors = asyncio.run(warm_calls(repeats, warmup))
+    times, job_times, segments, errors = asyncio.run(warm_calls(repeats, warmup))
     leaked = wait_for_our_workers_to_go(10)
-    return Warm(times, job_times, direct_runs(repeats), errors, leaked)
+    bare = asyncio.run(bare_calls(repeats, warmup))
+    return Warm(times, job_times, direct_runs(repeats), bare, segments, errors, leaked)
 
 
 def warm_table(w: Warm) -> list[str]:
@@ -303,16 +363,25 @@ def warm_table(w: Warm) -> list[str]:
         "| bell (2 qubits), aer-sv, 100 shots | median | p90 | min |",
         "|---|---|---|---|",
     ]
-    for label, times in (
-        ("`execute` over MCP stdio (round trip)", w.mcp),
-        ("the job's own time (engine timer, `elapsed_s`)", w.job),
-        ("direct `backend.run` in this process", w.direct),
-    ):
+
+    def row(label: str, times: list[float]) -> None:
         if times:
             rows.append(
                 f"| {label} | {ms(statistics.median(times))} | {ms(percentile(times, 90))} | {ms(min(times))} |"
             )
-    rows += ["", f"Ratio MCP round trip / direct run (medians): **{w.ratio:.1f}x** ({len(w.mcp)} calls)."]
+
+    row("**`execute` over MCP stdio (round trip)**", w.mcp)
+    for label, _, _ in SEGMENTS:
+        row(f"&nbsp;&nbsp;{label}", w.segments[label])
+    row("the job's own time (engine timer, `elapsed_s`)", w.job)
+    row("direct `backend.run` in this process", w.direct)
+    row("bare MCP SDK server: `add(1, 2)` round trip over stdio", w.bare)
+    rows += [
+        "",
+        f"Ratio MCP round trip / direct run (medians): **{w.ratio:.1f}x** ({len(w.mcp)} calls); the segments are "
+        "medians of each job's own segment (from its transitions), so they need not add up to the round trip's "
+        "median.",
+    ]
     if w.errors:
         rows.append(f"Failed or unfinished calls: {len(w.errors)} ({Counter(w.errors).most_common(3)}).")
     if w.leaked:
@@ -550,6 +619,12 @@ def load_table(lo: Load) -> list[str]:
             f"{'yes' if s.traceback else 'no'} | {'no (WAL left)' if s.wal_left else 'yes'} | "
             f"{s.unfinished_jobs} | {len(s.workers_left)} |"
         )
+    rows += [
+        "",
+        "Exit code -15 after SIGTERM is uvicorn's way: after its graceful shutdown it raises the signal it caught "
+        "again, so the process ends as killed by it. Store closed: no SQLite write-ahead log left behind. Jobs left "
+        "unfinished: not COMPLETED, FAILED or ABORTED in the server's database.",
+    ]
     return rows
 
 
@@ -571,7 +646,7 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=20, help="concurrent HTTP clients (default 20)")
     parser.add_argument("--markdown", type=Path, help="write the section to this Markdown file")
     args = parser.parse_args()
-    started = time.time()
+    started, cpu_before, ours_before = time.time(), busy_cpu_seconds(), our_cpu_seconds()
     sections: list[str] = []
     targets: list[str] = []
     try:
@@ -610,21 +685,36 @@ def main() -> None:
             print("\n".join(table) + "\n", flush=True)
     finally:
         print(f"(server logs and data under {TMP})", flush=True)
+    elapsed = time.time() - started
+    others = max(0.0, (busy_cpu_seconds() - cpu_before) - (our_cpu_seconds() - ours_before))
     header = [
         "## The MCP server",
         "",
-        f"Measured by `python benchmarks/mcp.py` on {dt.date.today()} ({(time.time() - started) / 60:.1f} minutes): "
+        f"Measured by `python benchmarks/mcp.py` on {dt.date.today()} ({elapsed / 60:.1f} minutes): "
         f"{os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}, "
-        f"mcp {version('mcp')}. All MCP traffic through the SDK's own client (`mcp.Client`, stdio and "
-        "streamable HTTP); every server in a fresh `PROXIMA_DATA_DIR`.",
+        f"mcp {version('mcp')}, uvicorn {version('uvicorn')}. Other processes on the machine used {others:.0f} "
+        f"CPU-seconds during the run ({others / elapsed:.0%} of one core). All MCP traffic through the SDK's own "
+        "client (`mcp.Client`, stdio and streamable HTTP); every server in a fresh `PROXIMA_DATA_DIR`.",
         "",
     ]
-    footer = ["Targets: " + "; ".join(targets) + "."]
+    footer = ["Targets:", "", *(f"- {target}" for target in targets)]
     text = "\n".join(header + sections + footer) + "\n"
-    print(footer[0])
+    print("\n".join(footer))
     if args.markdown:
         args.markdown.write_text(text)
         print(f"wrote {args.markdown}")
+
+
+def busy_cpu_seconds() -> float:
+    """CPU-seconds the whole machine has been busy (every core)."""
+    t = psutil.cpu_times()
+    return t.user + t.nice + t.system + getattr(t, "irq", 0.0) + getattr(t, "softirq", 0.0)
+
+
+def our_cpu_seconds() -> float:
+    """CPU-seconds of this process and every descendant it (or they) waited for: servers, workers."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
 
 
 def version(distribution: str) -> str:

@@ -73,6 +73,9 @@ class SentinelSettings(_Model):
 
 class EngineSettings(_Model):
     warm_workers: int = Field(1, ge=0, description="Idle worker processes kept ready (libraries imported).")
+    max_workers: int | None = Field(
+        None, ge=1, description="Jobs running at once; more wait for a free worker (None: one per CPU core)."
+    )
     checkpoint_every_s: float | None = Field(
         60.0, gt=0, description="Automatic checkpoint after this many seconds of execution (None: never)."
     )

@@ -168,7 +168,7 @@ class Engine:
         settings = config.engine
         engine = cls(
             store,
-            executor or LocalPool(settings.warm_workers, preload),
+            executor or LocalPool(settings.warm_workers, preload, settings.max_workers),
             settings,
             consent or FixedConsent(approve=False),
             config.estimate.memory_margin,
@@ -242,11 +242,21 @@ class Engine:
         await self.store.add_transition(job.id, None, S.IDLE, "submitted")
         try:
             await self._plan_and_validate(job, backend, force, enabled, consent or self.consent)
-            await self._launch(job, restore=None)
+            if self.executor.must_wait():  # every worker is busy: the job waits, READY, and submit returns
+                job.notices.append("waiting for a free worker (engine.max_workers are busy)")
+                self._spawn(self._launch_when_free(job))
+            else:
+                await self._launch(job, restore=None)
         except ProximaError as exc:
             await self._fail(job, exc)
             raise
         return job
+
+    async def _launch_when_free(self, job: Job) -> None:
+        try:
+            await self._launch(job, restore=None)
+        except ProximaError as exc:
+            await self._fail(job, exc)
 
     async def _plan_and_validate(
         self, job: Job, backend: str | None, force: bool, enabled: list[str] | None, consent: ConsentProvider
@@ -300,7 +310,10 @@ class Engine:
 
     async def _launch(self, job: Job, restore: CheckpointRecord | None) -> None:
         """Start (or continue from `restore`) the job in a worker."""
-        worker = await self.executor.acquire()
+        worker = await self.executor.acquire()  # may wait for a free worker (engine.max_workers)
+        if job.state in FINAL or job.state == S.ABORTING:  # aborted while it waited
+            self.executor.release(worker)
+            return
         job.worker, job.frozen, job.expect_exit = worker, False, False
         numbers = [c.number for c in job.checkpoints] or [0]
         task = Task(

@@ -7,6 +7,7 @@ handles it can send messages to, receive messages from, and signal.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import os
 import signal
@@ -92,20 +93,27 @@ class Executor(ABC):
     @abstractmethod
     def pids(self) -> list[int]: ...
 
+    def must_wait(self) -> bool:
+        """True when `acquire` would wait for a running job to finish (the executor is at its limit)."""
+        return False
+
     @abstractmethod
     async def shutdown(self) -> None: ...
 
 
 class LocalPool(Executor):
     """Worker processes on this machine: `warm` of them are kept alive with their libraries imported; jobs
-    beyond that start a worker of their own."""
+    beyond that start a worker of their own, up to `limit` at once. Past the limit a job waits, and a worker
+    that finishes goes straight to the job waiting longest (no process started or stopped for it)."""
 
-    def __init__(self, warm: int = 1, preload: tuple[str, ...] = ()) -> None:
+    def __init__(self, warm: int = 1, preload: tuple[str, ...] = (), limit: int | None = None) -> None:
         self.warm = warm
+        self.limit = max(1, warm, limit or os.cpu_count() or 1)
         self.preload = BASE_PRELOAD + preload
         self._idle: list[WorkerHandle] = []
         self._busy: dict[int, WorkerHandle] = {}
         self._starting: set[asyncio.Task[WorkerHandle]] = set()
+        self._waiting: collections.deque[asyncio.Future[WorkerHandle]] = collections.deque()
         self._closed = False
 
     def _spawn(self) -> WorkerHandle:
@@ -137,43 +145,70 @@ class LocalPool(Executor):
         return handle
 
     async def start(self) -> None:
-        """Bring the pool up to `warm` workers (in the background)."""
-        missing = self.warm - len(self._idle) - len(self._busy) - len(self._starting)
-        for _ in range(max(0, missing)):
+        """Bring the pool up to `warm` workers, and one for each waiting job (in the background)."""
+        waiting = sum(1 for w in self._waiting if not w.done())
+        self._spawn_up_to(max(self.warm - len(self._idle) - len(self._busy), waiting))
+
+    def _spawn_up_to(self, wanted: int) -> None:
+        """Have `wanted` workers starting, within the limit; each goes to a waiting job, or idles, when ready."""
+        room = self.limit - len(self._busy) - len(self._idle) - len(self._starting)
+        for _ in range(max(0, min(wanted - len(self._starting), room))):
             task = asyncio.create_task(asyncio.to_thread(self._spawn))
             self._starting.add(task)
             task.add_done_callback(self._started)
 
     def _started(self, task: asyncio.Task[WorkerHandle]) -> None:
         self._starting.discard(task)
-        if task.cancelled() or task.exception() is not None:
+        if task.cancelled():
+            return
+        exc = task.exception()
+        if exc is not None:  # the job waiting longest hears why no worker came
+            while self._waiting:
+                waiter = self._waiting.popleft()
+                if not waiter.done():
+                    waiter.set_exception(exc)
+                    break
             return
         handle = task.result()
         if self._closed:
             handle.kill(0)
-        else:
+        elif not self._hand_over(handle):
             self._idle.append(handle)
+
+    def must_wait(self) -> bool:
+        return not self._idle and len(self._busy) + len(self._starting) >= self.limit
+
+    def _hand_over(self, handle: WorkerHandle) -> bool:
+        """Give a ready worker to the job waiting longest, if one waits (a cancelled wait is skipped)."""
+        while self._waiting:
+            waiter = self._waiting.popleft()
+            if not waiter.done():
+                self._busy[handle.pid] = handle
+                waiter.set_result(handle)
+                return True
+        return False
 
     async def acquire(self) -> WorkerHandle:
         while self._idle:
             handle = self._idle.pop()
             if handle.alive:
-                break
-        else:
-            if self._starting:  # a worker is already on its way: take it rather than start another
-                await asyncio.wait(set(self._starting), return_when=asyncio.FIRST_COMPLETED)
-                return await self.acquire()
-            handle = await asyncio.to_thread(self._spawn)
-        self._busy[handle.pid] = handle
-        return handle
+                self._busy[handle.pid] = handle
+                return handle
+        waiter: asyncio.Future[WorkerHandle] = asyncio.get_running_loop().create_future()
+        self._waiting.append(waiter)
+        self._spawn_up_to(sum(1 for w in self._waiting if not w.done()))  # or a running job's worker comes
+        return await waiter  # _hand_over has marked it busy
 
     def release(self, worker: WorkerHandle) -> None:
         self._busy.pop(worker.pid, None)
-        if worker.alive and not self._closed and len(self._idle) < max(self.warm, 1):
-            self._idle.append(worker)
-        else:
+        if not worker.alive or self._closed:
             worker.kill(0)
             self._replenish()
+        elif not self._hand_over(worker):
+            if len(self._idle) < max(self.warm, 1):
+                self._idle.append(worker)
+            else:
+                worker.kill(0)
 
     def discard(self, worker: WorkerHandle, grace_s: float = 0.0) -> None:
         self._busy.pop(worker.pid, None)
@@ -192,6 +227,8 @@ class LocalPool(Executor):
 
     async def shutdown(self) -> None:
         self._closed = True
+        for waiter in self._waiting:
+            waiter.cancel()
         for task in list(self._starting):
             with contextlib.suppress(Exception):
                 await task

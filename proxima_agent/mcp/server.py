@@ -149,12 +149,12 @@ def _consent_resolver(spec: ToolSpec, arg_params: list[inspect.Parameter]) -> An
             args = spec.parse(arguments)
         except ProximaError:
             return NoQuestion(reason="not needed")  # the call itself reports bad arguments
+        capabilities = ctx.client_capabilities
+        if capabilities is None or capabilities.elicitation is None:  # nobody to ask: the engine refuses
+            return NoQuestion(reason="client cannot elicit")
         question = await spec.consent_check(args, ToolContext(runtime_of(ctx)))
         if question is None:
             return NoQuestion(reason="not needed")
-        capabilities = ctx.client_capabilities
-        if capabilities is None or capabilities.elicitation is None:
-            return NoQuestion(reason="client cannot elicit")
         return Elicit(f"{question.title}. {question.detail} Run it anyway?", ForceConsent)
 
     params = [*arg_params, inspect.Parameter("ctx", inspect.Parameter.KEYWORD_ONLY, annotation=Context)]

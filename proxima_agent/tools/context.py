@@ -47,9 +47,11 @@ class Runtime:
         return await asyncio.shield(self._opening)
 
     async def _open(self) -> Engine:
-        from proxima_agent.engine.engine import Engine
+        import importlib
 
-        self._engine = await Engine.open(self.config)
+        # imported in a thread (numpy, the backends' models): the loop keeps answering while it loads
+        module = await asyncio.to_thread(importlib.import_module, "proxima_agent.engine.engine")
+        self._engine = await module.Engine.open(self.config)
         return self._engine
 
     def warm_up(self) -> None:
