@@ -11,6 +11,7 @@ stdout (logs go to the log file and stderr).
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 import logging
 import os
@@ -44,6 +45,9 @@ INSTRUCTIONS = (
 )
 
 
+WARM_UP_AFTER_S = 1.0
+
+
 class ForceConsent(BaseModel):
     """The form shown to the user when a run does not fit in memory."""
 
@@ -65,10 +69,13 @@ def build_server(
     @asynccontextmanager
     async def lifespan(_: MCPServer[Runtime]) -> AsyncIterator[Runtime]:
         own = runtime or Runtime(config, workspace)
-        own.warm_up()
+        # The engine (numpy, the database, a warm worker) opens shortly after start: loading it at once would
+        # compete for the CPU with the client's first requests; a tool call before then opens it itself.
+        warming = asyncio.get_running_loop().call_later(WARM_UP_AFTER_S, own.warm_up)
         try:
             yield own
         finally:
+            warming.cancel()
             if runtime is None:
                 with anyio.CancelScope(shield=True):  # a cancelled server still stops its workers
                     await own.close()

@@ -91,7 +91,7 @@ def split_front_matter(text: str, where: str) -> tuple[dict[str, Any], str]:
     head, sep, body = text[4:].partition("\n---\n")
     if not sep:
         raise ValueError(f"{where}: the front matter is not closed by a '---' line")
-    data = yaml.safe_load(head) or {}
+    data = yaml.load(head, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader)) or {}  # C parser if built
     if not isinstance(data, dict):
         raise ValueError(f"{where}: the front matter is not a mapping")
     return data, body.strip()
