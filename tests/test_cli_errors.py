@@ -30,7 +30,7 @@ def test_a_feature_the_backend_lacks_names_the_backends_that_have_it():
 
 def test_an_unreadable_circuit_file_says_so(tmp_path: Path):
     path = tmp_path / "latin1.qasm"
-    path.write_bytes('OPENQASM 2.0;\n// caf\xe9\n'.encode("latin-1"))
+    path.write_bytes("OPENQASM 2.0;\n// caf\xe9\n".encode("latin-1"))
     result = proxima("run", str(path))
     assert_clean_error(result, 3, "FILE_UNREADABLE", str(path))
 

@@ -161,58 +161,108 @@ def test_ctrl_c_without_a_terminal_aborts_the_job_and_leaves_no_worker(project):
         owner.kill()
 
 
-def test_live_view_keys_on_a_terminal(project):
-    """On a real pseudo-terminal: the live view draws, `p` freezes, `r` resumes, `a` then `y` aborts."""
-    import pty
+class Terminal:
+    """`proxima run` on a real pseudo-terminal: the screen it draws, and keys typed into it."""
 
-    primary, secondary = pty.openpty()
-    args = [a if a != "ghz:15" else "ghz:16" for a in RUN if a != "--json"]
-    owner = subprocess.Popen(
-        [*PROXIMA, *args], stdin=secondary, stdout=secondary, stderr=secondary, env=dict(os.environ) | {
-            "TERM": "xterm", "COLUMNS": "100"}, start_new_session=True,
-    )  # fmt: skip
-    os.close(secondary)
-    screen = bytearray()
+    def __init__(self, args: list[str]) -> None:
+        import pty
 
-    def read_for(seconds: float) -> None:
+        self.primary, secondary = pty.openpty()
+        self.owner = subprocess.Popen(
+            [*PROXIMA, *args], stdin=secondary, stdout=secondary, stderr=secondary,
+            env=dict(os.environ) | {"TERM": "xterm", "COLUMNS": "100"}, start_new_session=True,
+        )  # fmt: skip
+        os.close(secondary)
+        self.screen = bytearray()
+
+    def read_for(self, seconds: float) -> None:
         import select
 
         end = time.monotonic() + seconds
         while time.monotonic() < end:
-            ready, _, _ = select.select([primary], [], [], 0.05)
+            ready, _, _ = select.select([self.primary], [], [], 0.05)
             if ready:
                 try:
-                    screen.extend(os.read(primary, 65536))
+                    self.screen.extend(os.read(self.primary, 65536))
                 except OSError:
                     return
 
-    def wait_state(job_id: str, state: str) -> None:
+    def type(self, key: bytes) -> None:
+        os.write(self.primary, key)
+
+    def wait_state(self, job_id: str, state: str) -> None:
         deadline = time.monotonic() + 20
         while status(job_id)["state"] != state:
             assert time.monotonic() < deadline, f"{job_id} never reached {state}"
-            read_for(0.05)
+            self.read_for(0.05)
 
+    def wait_exit(self, seconds: float = 20) -> int | None:
+        deadline = time.monotonic() + seconds
+        while self.owner.poll() is None and time.monotonic() < deadline:
+            self.read_for(0.1)
+        return self.owner.returncode
+
+    def close(self) -> None:
+        self.owner.kill()
+        os.close(self.primary)
+
+
+LIVE_RUN = [a if a != "ghz:15" else "ghz:16" for a in RUN if a != "--json"]
+
+
+def test_live_view_keys_on_a_terminal(project):
+    """On a real pseudo-terminal: the live view draws, `p` freezes, `r` resumes, `a` then `y` aborts."""
+    terminal = Terminal(LIVE_RUN)
     try:
         job_id = running_job(min_checkpoints=0)["id"]
-        read_for(0.5)
-        assert b"steps" in screen and b"p pause" in screen
-        os.write(primary, b"p")
-        wait_state(job_id, "PAUSED")
-        os.write(primary, b"r")
-        wait_state(job_id, "EXECUTING")
-        os.write(primary, b"a")
-        read_for(0.3)
-        assert b"abort this job?" in screen
-        os.write(primary, b"y")
-        wait_state(job_id, "ABORTED")
-        deadline = time.monotonic() + 20
-        while owner.poll() is None and time.monotonic() < deadline:
-            read_for(0.1)
-        assert owner.returncode == 7
-        assert b"JOB_ABORTED" in screen and b"Traceback" not in screen
+        terminal.read_for(0.5)
+        assert b"steps" in terminal.screen and b"p pause" in terminal.screen
+        terminal.type(b"p")
+        terminal.wait_state(job_id, "PAUSED")
+        terminal.type(b"r")
+        terminal.wait_state(job_id, "EXECUTING")
+        terminal.type(b"a")
+        terminal.read_for(0.3)
+        assert b"abort this job?" in terminal.screen
+        terminal.type(b"y")
+        terminal.wait_state(job_id, "ABORTED")
+        assert terminal.wait_exit() == 7
+        assert b"JOB_ABORTED" in terminal.screen and b"Traceback" not in terminal.screen
     finally:
-        owner.kill()
-        os.close(primary)
+        terminal.close()
+
+
+def test_checkpoint_key_then_ctrl_c_suspends_and_leaves_and_resume_finishes(project):
+    """`c` checkpoints on demand; Ctrl+C asks; `s` suspends to a checkpoint and leaves (the worker gone);
+    `proxima resume` in another process finishes it with the uninterrupted counts."""
+    terminal = Terminal(LIVE_RUN)
+    try:
+        job = running_job(min_checkpoints=0)
+        job_id, worker = job["id"], job["worker_pid"]
+        terminal.read_for(0.3)
+        terminal.type(b"c")
+        deadline = time.monotonic() + 20
+        while not [c for c in status(job_id)["checkpoints"] if c["reason"] == "on demand"]:
+            assert time.monotonic() < deadline, "the c key wrote no checkpoint"
+            terminal.read_for(0.05)
+        terminal.owner.send_signal(signal.SIGINT)
+        terminal.read_for(0.5)
+        assert b"Ctrl+C" in terminal.screen and b"uspend" in terminal.screen
+        terminal.type(b"s")
+        assert terminal.wait_exit() == 0
+        left = status(job_id)  # suspended, then its owner left: INTERRUPTED, resumable from the checkpoint
+        assert left["state"] == "INTERRUPTED" and gone(worker)
+        assert any(
+            t["new"] == "PAUSED" and "suspended at checkpoint" in t["reason"] for t in left["transitions"]
+        )
+        assert b"proxima resume" in terminal.screen and b"Traceback" not in terminal.screen
+    finally:
+        terminal.close()
+    resumed = proxima("resume", job_id, "--json", timeout=120)
+    assert resumed.code == 0, resumed.both
+    uninterrupted = proxima(*[*LIVE_RUN, "--json"], timeout=120)
+    assert json.loads(resumed.out)["counts"] == json.loads(uninterrupted.out)["counts"]
+    assert status(job_id)["state"] == "COMPLETED"
 
 
 def test_an_unwritable_data_directory_is_a_plain_error(tmp_path: Path):

@@ -42,7 +42,7 @@ def test_help_does_not_import_simulators():
 def test_mcp_server_start_up_imports_no_simulator_or_plotting_library():
     code = (
         "import sys\nfrom proxima_agent.mcp.server import build_server\nbuild_server()\n"
-        f"print(','.join(m for m in {HEAVY + ('numpy', 'jinja2')!r} if m in sys.modules))"
+        f"print(','.join(m for m in {(*HEAVY, 'numpy', 'jinja2')!r} if m in sys.modules))"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert proc.stdout.strip() == ""

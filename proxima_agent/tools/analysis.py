@@ -316,11 +316,9 @@ async def interpret(args: InterpretInput, ctx: ToolContext) -> InterpretOutput:
         data = await asyncio.to_thread(read_results_file, path)
         source = str(path)
     stats = await asyncio.to_thread(data.statistics)
-    text = reading.read_result(stats, backend=data.backend, circuit=data.circuit)
-    if rho_purity is not None:
-        text += f" The final state's purity is {rho_purity:.4f} (1 for a pure state)."
-    if fidelity is not None:
-        text += f" Its outcome distribution has Hellinger fidelity {fidelity:.4f} to the noiseless one."
+    text = reading.read_result(
+        stats, backend=data.backend, circuit=data.circuit, purity=rho_purity, fidelity=fidelity
+    )
     out = InterpretOutput(
         source=source, reading=text, statistics=stats, purity=rho_purity, fidelity_to_ideal=fidelity,
         ideal_job=ideal_job, ideal_note=ideal_note,

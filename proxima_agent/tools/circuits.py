@@ -107,6 +107,8 @@ class DescribeInput(ToolInput):
 
 
 class CircuitDescription(ToolOutput):
+    """circuits.analysis.CircuitSummary's fields (that module loads numpy, which start-up must not), and QASM."""
+
     name: str
     num_qubits: int
     num_clbits: int

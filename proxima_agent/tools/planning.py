@@ -23,6 +23,8 @@ class EstimateInput(ToolInput):
 
 
 class BackendEstimateRow(BaseModel):
+    """selection.estimate.BackendEstimate's fields: importing that module here would load numpy at start-up."""
+
     backend: str
     available: bool
     supported: bool
