@@ -155,6 +155,13 @@ def append_qiskit(qc: qiskit.QuantumCircuit, operation: Operation) -> None:
 # --- Cirq -----------------------------------------------------------------------------------------------------
 
 
+_CIRQ_PAIR_ROTATIONS = {  # exp(-i theta/2 PP) is PPPowGate(theta/pi) with global shift -1/2
+    "rxx": lambda cirq: cirq.XXPowGate,
+    "ryy": lambda cirq: cirq.YYPowGate,
+    "rzz": lambda cirq: cirq.ZZPowGate,
+}
+
+
 def cirq_gate(name: str, params: tuple[float, ...], num_qubits: int) -> cirq.Gate:
     """The Cirq gate with exactly the IR gate's matrix (phases included)."""
     import cirq
@@ -162,12 +169,19 @@ def cirq_gate(name: str, params: tuple[float, ...], num_qubits: int) -> cirq.Gat
     fixed = {
         "id": cirq.I, "x": cirq.X, "y": cirq.Y, "z": cirq.Z, "h": cirq.H, "s": cirq.S, "sdg": cirq.S**-1,
         "t": cirq.T, "tdg": cirq.T**-1, "cx": cirq.CNOT, "cz": cirq.CZ, "swap": cirq.SWAP,
-        "ccx": cirq.CCX, "cswap": cirq.CSWAP,
+        "ccx": cirq.CCX, "cswap": cirq.CSWAP, "cy": cirq.Y.controlled(1), "ch": cirq.H.controlled(1),
+        "iswap": cirq.ISWAP,
     }  # fmt: skip
     if name in fixed:
         return fixed[name]
     if name in ("rx", "ry", "rz"):
         return getattr(cirq, name)(params[0])
+    # Native gates, not matrices: a matrix gate comes back through Cirq's decomposition, which drops what is
+    # below its tolerance (a controlled rotation by 1e-7 came back as a phase gate, wrong by 4e-8).
+    if name in ("crx", "cry", "crz"):
+        return getattr(cirq, name[1:])(params[0]).controlled(1)
+    if name in _CIRQ_PAIR_ROTATIONS:
+        return _CIRQ_PAIR_ROTATIONS[name](cirq)(exponent=params[0] / np.pi, global_shift=-0.5)
     if name == "cp":
         return cirq.CZPowGate(exponent=params[0] / np.pi)
     if name == "mcx":
@@ -213,11 +227,43 @@ def _cirq_known(operation: cirq.Operation) -> Operation | None:
         return Operation(
             name=type(gate).__name__.lower(), qubits=tuple(range(n)), params=(float(gate._rads),)
         )
-    for name in ("x", "y", "z", "h", "s", "sdg", "t", "tdg", "cx", "cz", "swap", "ccx", "cswap"):
+    fixed = (
+        "x",
+        "y",
+        "z",
+        "h",
+        "s",
+        "sdg",
+        "t",
+        "tdg",
+        "cx",
+        "cz",
+        "swap",
+        "ccx",
+        "cswap",
+        "cy",
+        "ch",
+        "iswap",
+    )
+    for name in fixed:
         if GATES[name].num_qubits == n and gate == cirq_gate(name, (), n):
             return Operation(name=name, qubits=tuple(range(n)))
     if isinstance(gate, cirq.CZPowGate) and gate.global_shift == 0:
         return Operation(name="cp", qubits=(0, 1), params=(float(np.pi * gate.exponent),))
+    for name, kind in _CIRQ_PAIR_ROTATIONS.items():
+        if type(gate) is kind(cirq) and gate.global_shift == -0.5:
+            return Operation(name=name, qubits=(0, 1), params=(float(np.pi * gate.exponent),))
+    if (
+        isinstance(gate, cirq.ControlledGate)
+        and n == 2
+        and isinstance(gate.sub_gate, cirq.Rx | cirq.Ry | cirq.Rz)
+        and gate == gate.sub_gate.controlled(1)  # the control on |1>
+    ):
+        return Operation(
+            name="c" + type(gate.sub_gate).__name__.lower(),
+            qubits=(0, 1),
+            params=(float(gate.sub_gate._rads),),
+        )
     if (
         isinstance(gate, cirq.ControlledGate)
         and gate.sub_gate == cirq.X

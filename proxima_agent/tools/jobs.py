@@ -388,7 +388,9 @@ async def wait_until_ended(ctx: ToolContext, job_id: str, seconds: float) -> Non
     engine = await ctx.runtime.engine()
     loop = asyncio.get_running_loop()
     deadline = loop.time() + seconds
-    last: tuple[Any, ...] | None = None
+    reported: float | None = (
+        None  # MCP progress must grow with each notification (a rollback moves steps back)
+    )
     job = engine.jobs.get(job_id)
     ended = asyncio.ensure_future(job.ended.wait()) if job is not None else None
     try:
@@ -396,12 +398,9 @@ async def wait_until_ended(ctx: ToolContext, job_id: str, seconds: float) -> Non
             record = job.record if job is not None else await engine.store.get_job(job_id)
             if JobState(record.state) in FINAL:
                 return
-            now = (record.state, record.steps_done, record.steps_total)
-            if now != last:
-                last = now
-                await ctx.report(
-                    record.steps_done, record.steps_total, f"{record.state}: step {record.steps_done}"
-                )
+            if reported is None or record.steps_done > reported:
+                reported = record.steps_done
+                await ctx.report(reported, record.steps_total, f"{record.state}: step {record.steps_done}")
             remaining = deadline - loop.time()
             if remaining <= 0:
                 return
