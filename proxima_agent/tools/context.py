@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -92,7 +92,6 @@ class ToolContext:
     runtime: Runtime
     progress: ProgressReporter = no_progress
     consent: ConsentProvider | None = None  # None: the engine's own (headless: refuse)
-    notes: list[str] = field(default_factory=list)
 
     async def report(self, done: float, total: float | None, message: str) -> None:
         try:

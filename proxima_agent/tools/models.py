@@ -76,7 +76,3 @@ def _jsonable(value: Any) -> Any:
     if isinstance(value, dict):
         return {str(k): _jsonable(v) for k, v in value.items()}
     return str(value)
-
-
-def percent(x: float) -> str:
-    return f"{100 * x:.1f} %"
