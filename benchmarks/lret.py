@@ -22,6 +22,7 @@ import json
 import os
 import platform
 import re
+import resource
 import subprocess
 import sys
 import tempfile
@@ -67,10 +68,14 @@ def cases(quick: bool) -> list[Case]:
             "GHZ, weak damping after every gate",
         )
         for n in (16, 18, 20, 22)
-    ] + [Case("b", "qaoa:16:2", "phase_damping:0.001@rzz", "QAOA p=2, dephasing after each rzz")]
+    ] + [
+        Case("b", f"qft:{n}", "phase_damping:0.0005@cp", "QFT, weak dephasing after each cp")
+        for n in (16, 18, 20)
+    ]
+    b += [Case("b", "qaoa:16:2", "phase_damping:0.001@rzz", "QAOA p=2, dephasing after each rzz")]
     b += [
         Case("b", f"random:{n}:20", "depolarizing:0.001/0", "random depth 20, noise on qubit 0 only")
-        for n in (16, 18, 20)
+        for n in (16, 18, 20, 22)
     ]
     c = [
         Case("c", f"random:{n}:20", f"depolarizing:{p}", "random depth 20, depolarizing after every gate")
@@ -99,7 +104,12 @@ def worker(spec: dict[str, Any]) -> dict[str, Any]:
     start = time.perf_counter()
     result = backend.run(circuit, options)
     seconds = time.perf_counter() - start
-    out: dict[str, Any] = {"seconds": seconds, "peak_increase_bytes": result.memory.peak_increase_bytes}
+    out: dict[str, Any] = {
+        "seconds": seconds,
+        "peak_increase_bytes": result.memory.peak_increase_bytes,
+        # the process's peak resident memory, libraries included (Linux reports KiB)
+        "max_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+    }
     if result.probabilities is not None:
         np.save(spec["probabilities_path"], result.probabilities)
     else:
@@ -171,6 +181,7 @@ def main() -> None:
     from proxima_agent.circuits.library import build
     from proxima_agent.circuits.noise import parse_noise
     from proxima_agent.selection.estimate import estimate, format_bytes
+    from proxima_agent.selection.select import select_backend
 
     rate = gemm_rate()
     print(f"numpy complex GEMM on this machine: {rate:.1f} GFLOP/s", flush=True)
@@ -190,6 +201,7 @@ def main() -> None:
             "depth": summary.depth,
             "locations": noise.noisy_locations(circuit),
             "predicted": est["lret"].note,
+            "selected": select_backend(circuit, options).backend,
             "times": {},
             "errors": {},
         }
@@ -221,6 +233,7 @@ def main() -> None:
             row["times"][name] = out["seconds"]
             if name == "lret":
                 row["lret"] = out["lret"]
+                row["lret_rss"] = out["max_rss_bytes"]
             print(f"  {case.circuit} [{case.noise}] {name}: {fmt_s(out['seconds'])}", flush=True)
         exact = tmp / f"{index}-aer-dm.npy"
         mine = tmp / f"{index}-lret.npy"
@@ -240,6 +253,8 @@ def render(rows: list[dict[str, Any]], rate: float, seconds: float) -> str:
     import numpy
     import qiskit_aer
 
+    from proxima_agent.selection.estimate import format_bytes
+
     out = [
         "# Performance",
         "",
@@ -248,7 +263,9 @@ def render(rows: list[dict[str, Any]], rate: float, seconds: float) -> str:
         f"{qiskit_aer.__version__}. Times are wall-clock seconds of one run (1000 shots) in a fresh process, "
         "library import excluded. Ratio = aer-dm time / lret time (above 1: lret is faster). Fidelity and TVD "
         "compare lret's outcome distribution with aer-dm's exact one. The bound is lret's reported bound on the "
-        "trace distance to the exact state (= weight discarded).",
+        "trace distance to the exact state (= weight discarded). Rank pred is lret's estimate before the run "
+        "(lret/estimate.py); lret RSS is the peak resident memory of lret's process, libraries included; "
+        "selector is the backend `select_backend` picks for the case.",
         "",
         f"numpy complex GEMM on this machine: **{rate:.1f} GFLOP/s**.",
         "",
@@ -265,9 +282,9 @@ def render(rows: list[dict[str, Any]], rate: float, seconds: float) -> str:
         out += [f"## {titles[group]}", ""]
         out.append(
             "| circuit | n | depth | noise | noisy loc. | lret | aer-dm | cirq-dm | aer-sv traj. | ratio | "
-            "rank pred / peak / final | discarded (bound) | fidelity | TVD |"
+            "rank pred / peak / final | lret RSS | discarded (bound) | fidelity | TVD | selector |"
         )
-        out.append("|" + "---|" * 14)
+        out.append("|" + "---|" * 16)
         for r in group_rows:
             t = r["times"]
             ratio = f"{t['aer-dm'] / t['lret']:.1f}x" if "aer-dm" in t and "lret" in t else "-"
@@ -281,12 +298,13 @@ def render(rows: list[dict[str, Any]], rate: float, seconds: float) -> str:
                 return fmt_s(times[name]) if name in times else errors.get(name, "-")
 
             discarded = f"{lret['discarded_weight']:.1e}" if lret else "-"
+            rss = format_bytes(r["lret_rss"]) if "lret_rss" in r else "-"
             fid = f"{r['fidelity']:.6f}" if "fidelity" in r else "-"
             tvd = f"{r['tvd']:.1e}" if "tvd" in r else "-"
             out.append(
                 f"| {r['case'].circuit} | {r['n']} | {r['depth']} | `{r['case'].noise}` | {r['locations']} | "
                 f"{cell('lret')} | {cell('aer-dm')} | {cell('cirq-dm')} | {cell('aer-sv')} | {ratio} | {ranks} | "
-                f"{discarded} | {fid} | {tvd} |"
+                f"{rss} | {discarded} | {fid} | {tvd} | {r['selected']} |"
             )
         out.append("")
     # naive baseline, breakdown and GFLOP/s

@@ -26,6 +26,7 @@ from hypothesis import strategies as st
 
 from proxima_agent.backends.base import RunOptions
 from proxima_agent.backends.lret import LretOptions, LretRun, kernels
+from proxima_agent.backends.lret.branches import effective_locations
 from proxima_agent.backends.lret.program import ChannelStep, GateStep, MeasureStep, compile_program
 from proxima_agent.backends.registry import get_backend, list_backends
 from proxima_agent.backends.result import SimulationResult
@@ -883,7 +884,7 @@ def test_noise_on_missing_qubits_is_refused():
 
 
 def _predicted_rank(note: str | None) -> int:
-    match = re.search(r"predicted rank <= (\d+)", note or "")
+    match = re.search(r"predicted rank about (\d+)", note or "")
     assert match, note
     return int(match.group(1))
 
@@ -904,21 +905,40 @@ def test_the_estimate_predicts_a_high_rank_for_scrambling_noise_everywhere():
 
 
 @pytest.mark.parametrize(
-    ("name", "noise", "most"),
-    [("ghz:10", "depolarizing:0.01@h", 4), ("ghz:12", "amplitude_damping:0.01@h", 2),
-     ("qft:8:5", "depolarizing:0.01/0", 8), ("qft:8:5", "phase_damping:0.01@h", 64)],
+    ("name", "noise", "threshold"),
+    [("ghz:10", "depolarizing:0.01@h", 1e-4), ("ghz:12", "amplitude_damping:0.01@h", 1e-4),
+     ("qft:8:5", "depolarizing:0.01/0", 1e-4), ("qft:8:5", "phase_damping:0.01@h", 1e-4),
+     ("ghz:10", "amplitude_damping:0.001;phase_damping:0.001", 1e-4), ("ghz:8", "phase_damping:0.01", 1e-4),
+     ("qft:8", "phase_damping:0.001@cp", 1e-4), ("qaoa:8:1", "phase_damping:0.001@rzz", 1e-4),
+     ("random:8:6", "depolarizing:0.001/0", 1e-4), ("random:8:4", "depolarizing:0.001@cx", 1e-4),
+     ("random:8:4", "depolarizing:0.001@cx", 1e-6), ("random:8:4", "depolarizing:0.001@cx", 1e-2)],
 )  # fmt: skip
-def test_the_estimate_predicts_a_small_rank_for_a_single_noisy_layer(name, noise, most):
+def test_the_predicted_rank_is_near_the_rank_the_run_needs(name, noise, threshold):
+    """Measured: the rank a run truncating after every channel ends with, at the same threshold. The prediction
+    is an estimate (it takes distinct branches as independent), within a few times of it here: before branches
+    were merged (lret/branches.py), ghz:8 with dephasing everywhere was predicted 256 for a measured 2."""
     circuit = build(name)
-    options = RunOptions(noise=parse_noise(noise))
-    rank = _predicted_rank(get_backend("lret").estimate(circuit, options).note)
-    assert 1 < rank <= most
-    # An upper estimate: a run truncating at every channel needs no more; by default the run lets L grow to
-    # min_width (32) columns before it truncates at all.
-    tight = options.model_copy(update={"shots": 10, "backend_options": {"min_width": 1, "growth": 1}})
-    assert lret_meta(get_backend("lret").run(circuit, tight))["final_rank"] <= rank
-    default = get_backend("lret").run(circuit, options.model_copy(update={"shots": 10}))
-    assert lret_meta(default)["final_rank"] <= max(rank, LretOptions().min_width)
+    options = RunOptions(noise=parse_noise(noise), shots=10, backend_options={"threshold": threshold})
+    predicted = _predicted_rank(get_backend("lret").estimate(circuit, options).note)
+    tight = options.model_copy(
+        update={"backend_options": {"threshold": threshold, "min_width": 1, "growth": 1}}
+    )
+    needed = lret_meta(get_backend("lret").run(circuit, tight))["final_rank"]
+    assert needed <= predicted <= 5 * needed
+
+
+def test_errors_that_act_alike_count_as_one_branch():
+    """Dephasing anywhere on a GHZ state is one error (every qubit holds the same value); damping on qubits still
+    in |0> is no error; dephasing runs through cp on the QFT's qubits merge per qubit."""
+    ghz = compile_program(build("ghz:10").with_measurements(), parse_noise("phase_damping:0.01"))
+    locations, trivial = effective_locations(ghz)
+    assert len(locations) == 1 and locations[0].merged == 19 and trivial == 0
+    circuit = make_circuit(3, [op("cx", 1, 2), op("x", 2), op("h", 0)], name="damped")
+    locations, trivial = effective_locations(compile_program(circuit, parse_noise("amplitude_damping:0.01")))
+    assert trivial == 2 and len(locations) == 2  # cx on |00>: nothing to damp; x's |1> decays; and h's |+>
+    qft = compile_program(build("qft:6").with_measurements(), parse_noise("phase_damping:0.001@cp"))
+    locations, _ = effective_locations(qft)
+    assert len(locations) == 5 and sum(loc.merged for loc in locations) == 15
 
 
 def test_the_estimate_respects_threshold_and_cap():
@@ -985,8 +1005,19 @@ def test_channel_gram_equals_the_gram_of_the_widened_L(qubits):
     widened = kernels.widen(L, list(kraus), qubits, n)
     assert widened.shape == (2**n, 3 * width)
     groups = kernels.row_groups(L, qubits, n)
-    gram = kernels.channel_gram(groups, kraus)
+    gram, flops = kernels.channel_gram(groups, kraus)
     assert np.allclose(gram, widened.conj().T @ widened, atol=1e-12)
+    d, rest = groups.shape[:2]
+    assert flops == 4.0 * rest * width**2 * d + 8.0 * rest * width**2 * d * (d - 1) / 2  # every block needed
+    # A dephasing channel (diagonal Kraus operators) needs the diagonal blocks alone; in single precision too.
+    diagonal = np.array([np.diag(np.diag(k)) for k in kraus])
+    diagonal /= np.sqrt(np.linalg.eigvalsh(sum(k.conj().T @ k for k in diagonal)).max())
+    dephased = kernels.widen(L, list(diagonal), qubits, n)
+    gram, flops = kernels.channel_gram(groups, diagonal)
+    assert np.allclose(gram, dephased.conj().T @ dephased, atol=1e-12)
+    assert flops == 4.0 * rest * width**2 * d
+    single, _ = kernels.channel_gram(groups.astype(np.complex64), diagonal.astype(np.complex64))
+    assert single.dtype == np.complex64 and np.allclose(single, gram, atol=1e-5)
     # Row groups round-trip, and group s holds the rows where the channel qubits read s (big-endian).
     assert np.array_equal(kernels.from_row_groups(groups, qubits, n), L)
     rows = np.arange(2**n)
@@ -1004,8 +1035,15 @@ def test_channel_project_equals_the_widened_L_times_the_vectors(qubits):
     m = len(kraus)
     vectors = np.random.default_rng(11).normal(size=(m * width, kept)) + 0j
     widened = kernels.widen(L, list(kraus), qubits, n)
-    projected = kernels.channel_project(kernels.row_groups(L, qubits, n), kraus, vectors)
+    projected, flops = kernels.channel_project(kernels.row_groups(L, qubits, n), kraus, vectors)
     assert np.allclose(kernels.from_row_groups(projected, qubits, n), widened @ vectors, atol=1e-12)
+    d = 2 ** len(qubits)
+    assert flops == 8.0 * 2**n * width * kept * d  # d^2 GEMMs of 2^n / d rows
+    diagonal = np.array([np.diag(np.diag(k)) for k in kraus])  # a dephasing-shaped channel: d GEMMs suffice
+    projected, flops = kernels.channel_project(kernels.row_groups(L, qubits, n), diagonal, vectors)
+    expected = kernels.widen(L, list(diagonal), qubits, n) @ vectors
+    assert np.allclose(kernels.from_row_groups(projected, qubits, n), expected, atol=1e-12)
+    assert flops == 8.0 * 2**n * width * kept
 
 
 @pytest.mark.parametrize(

@@ -72,20 +72,24 @@ class LretBackend(Backend):
     def estimate(self, circuit: Circuit, options: RunOptions) -> RunEstimate:
         """Predict the rank at the threshold, then memory and time from it (see lret/estimate.py).
 
-        The predicted rank is an upper estimate, so the least memory (a rank-1 L) is given too: a run the user
+        The prediction is an estimate, not a bound, so the least memory (a rank-1 L) is given too: a run the user
         names is refused only if that does not fit; otherwise it runs, and stops itself at its memory budget.
+        Between truncations L grows to `min_width` columns, so memory is counted for at least that many.
         """
         lret_options = self.parse_backend_options(options.backend_options)
         program = compile_program(circuit.with_measurements(), options.noise, lret_options.max_fuse)
         rank, how = predict_rank(program, lret_options.threshold)
         if lret_options.max_rank is not None:
             rank = min(rank, lret_options.max_rank)
+        width = rank if rank == 1 else max(rank, min(lret_options.min_width, 2**circuit.num_qubits))
+        if lret_options.max_rank is not None:
+            width = min(width, lret_options.max_rank)
         return RunEstimate(
             method="low_rank",
-            memory_bytes=self.memory_bytes(circuit.num_qubits, rank),
+            memory_bytes=self.memory_bytes(circuit.num_qubits, width),
             min_memory_bytes=self.memory_bytes(circuit.num_qubits, 1),
             seconds=predict_seconds(program, rank),
-            note=f"predicted rank <= {rank} at threshold {lret_options.threshold:g} ({how})",
+            note=f"predicted rank about {rank} at threshold {lret_options.threshold:g} ({how})",
         )
 
     @staticmethod

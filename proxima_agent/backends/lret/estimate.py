@@ -1,67 +1,74 @@
 """What `lret` predicts before it runs: the rank it will need at the threshold, and from that memory and time.
 
-The rank is set by how many distinct error branches carry weight above the budget. Each noisy location has an
-error weight e (one minus the weight of its dominant Kraus branch on a maximally mixed input) and b other
-branches. With N locations of mean weight e, configurations with j errors weigh about e^j (1-e)^(N-j) each and
-number C(N, j) b^j; the run keeps every class of configurations until the weight of all the larger-j classes is
-within the threshold. The prediction is capped at 2^n (and doubles per mid-circuit measurement). It ignores
-structure that merges branches (errors that act trivially, or collapse onto few states), so it is an upper
-estimate on structured circuits; benchmarks/lret.py prints predicted against measured ranks.
+The rank is set by how many distinct error branches carry weight above the budget. The program's noisy
+locations are first merged where their errors cannot be told apart (lret/branches.py: runs of errors that gates
+only rotate or pass by, and channels that leave a known basis state alone), each effective location with the
+weights of its branches. An error configuration picks one branch at some of the locations and weighs the
+product of their weights; the run keeps the heaviest configurations until what is left is within the threshold,
+so the prediction counts them, heaviest first (best-first over products of branch ratios), until the weight left
+is at most the threshold. Distinct branches are taken as orthogonal and independent: errors that converge later
+on the same states (or cancel) make the true rank smaller; benchmarks/lret.py prints predicted against measured.
+The count is capped at 2^n and doubles per mid-circuit measurement.
 """
 
 from __future__ import annotations
 
+import heapq
 import math
 
-import numpy as np
-
+from proxima_agent.backends.lret.branches import effective_locations
 from proxima_agent.backends.lret.program import ChannelStep, GateStep, MeasureStep, Program
 
 # Effective rates on the reference machine (benchmarks/lret.py prints this machine's; docs/performance.md).
 GEMM_FLOPS_PER_S = 3.0e10
+GATE_FLOPS_PER_S = 8.0e9  # gate contractions move L through memory more than they compute
 EIG_FLOPS_PER_S = 1.0e10
-STEP_OVERHEAD_S = 4.0e-5
-
-
-def location_weights(step: ChannelStep) -> tuple[float, int]:
-    """(error weight e, number of non-dominant branches b) of one noisy location."""
-    d = step.kraus.shape[1]
-    weights = np.array([np.vdot(k, k).real / d for k in step.kraus])
-    dominant = float(weights.max())
-    return max(0.0, 1.0 - dominant), int(np.count_nonzero(weights > 1e-15)) - 1
+STEP_OVERHEAD_S = 1.5e-4
+# Configurations counted at most: far past the rank where a full density matrix (or trajectories) win.
+COUNT_LIMIT = 1 << 16
 
 
 def predict_rank(program: Program, threshold: float) -> tuple[int, str]:
-    channels = [s for s in program.steps if isinstance(s, ChannelStep)]
     measurements = sum(1 for s in program.steps if isinstance(s, MeasureStep))
-    cap = 2**program.num_qubits
-    if not channels:
-        return min(cap, 2**measurements), "no noisy locations"
-    pairs = [location_weights(c) for c in channels]
-    active = [(e, b) for e, b in pairs if b > 0]
-    if not active:
-        return min(cap, 2**measurements), "no noisy location branches"
-    n_loc = len(active)
-    e = float(np.mean([p[0] for p in active]))
-    b = float(np.mean([p[1] for p in active]))
-    rank = 0.0
-    tail = 1.0
-    for j in range(n_loc + 1):
-        log_weight = _log_binom(n_loc, j) + j * _log(e) + (n_loc - j) * _log(1 - e)
-        tail -= math.exp(log_weight)
-        rank += math.exp(_log_binom(n_loc, j) + j * math.log(max(b, 1.0)))
-        if tail <= threshold or rank >= cap:
-            break
-    predicted = int(min(cap, max(1.0, rank) * 2**measurements))
-    return predicted, f"{n_loc} noisy locations, mean error weight {e:.2g}, {b:.2g} branches each"
+    cap = min(2**program.num_qubits, COUNT_LIMIT)
+    locations, trivial = effective_locations(program)
+    noisy = sum(1 for s in program.steps if isinstance(s, ChannelStep))
+    if not locations:
+        how = f"{noisy} noisy locations, none adding a branch" if noisy else "no noisy locations"
+        return min(cap, 2**measurements), how
+    ratios = sorted(
+        (w / loc.weights[0] for loc in locations for w in loc.weights[1:] if loc.weights[0] > 0), reverse=True
+    )
+    rank = count_configurations(ratios, threshold, max(1, cap // 2**measurements))
+    predicted = int(min(cap, rank * 2**measurements))
+    error = 1.0 - math.prod(loc.weights[0] for loc in locations)
+    how = (
+        f"{noisy} noisy locations ({trivial} leaving the state alone), {len(locations)} distinct after merging, "
+        f"{len(ratios)} error branches weighing {error:.2g} in all"
+    )
+    return predicted, how
 
 
-def _log(x: float) -> float:
-    return math.log(x) if x > 0 else -math.inf
+def count_configurations(ratios: list[float], threshold: float, limit: int) -> int:
+    """How many of the heaviest error configurations hold all but `threshold` of the weight (at most `limit`).
 
-
-def _log_binom(n: int, k: int) -> float:
-    return math.lgamma(n + 1) - math.lgamma(k + 1) - math.lgamma(n - k + 1)
+    `ratios` (descending, each <= 1) are branch weights over their location's no-error weight; a configuration
+    is a set of branches and weighs the product of its ratios, over the normaliser prod(1 + r). Sets come off a
+    heap heaviest first: from the set whose last branch is i, the next ones add i+1 or replace i by i+1.
+    """
+    log_total = sum(math.log1p(r) for r in ratios)
+    kept = math.exp(-log_total)  # the no-error configuration
+    count = 1
+    heap: list[tuple[float, int]] = [(-math.log(ratios[0]), 0)] if ratios and ratios[0] > 0 else []
+    while heap and 1.0 - kept > threshold and count < limit:
+        neg_log, last = heapq.heappop(heap)
+        kept += math.exp(-neg_log - log_total)
+        count += 1
+        if last + 1 < len(ratios) and ratios[last + 1] > 0:
+            step = math.log(ratios[last + 1])
+            heapq.heappush(heap, (neg_log - step, last + 1))
+            heapq.heappush(heap, (neg_log - step + math.log(ratios[last]), last + 1))
+    return count
 
 
 def predict_seconds(program: Program, rank: int) -> float:
@@ -69,13 +76,13 @@ def predict_seconds(program: Program, rank: int) -> float:
     rows = 2**program.num_qubits
     steps = program.steps
     noise_total = max(1, program.noise_steps)
-    gemm = eig = 0.0
+    gates = gemm = eig = 0.0
     seen = 0
     for step in steps:
         r = max(1.0, rank * seen / noise_total)
         if isinstance(step, GateStep):
             k = len(step.qubits)
-            gemm += 8.0 * rows * r * (2**k if step.matrix is not None else 1)
+            gates += 8.0 * rows * r * (2**k if step.matrix is not None else 1)
         elif isinstance(step, ChannelStep):
             seen += 1
             m, d = step.kraus.shape[0], step.kraus.shape[1]
@@ -83,4 +90,9 @@ def predict_seconds(program: Program, rank: int) -> float:
             eig += 36.0 * (min(m * r, rows)) ** 3
         else:
             gemm += 16.0 * rows * r
-    return len(steps) * STEP_OVERHEAD_S + gemm / GEMM_FLOPS_PER_S + eig / EIG_FLOPS_PER_S
+    return (
+        len(steps) * STEP_OVERHEAD_S
+        + gates / GATE_FLOPS_PER_S
+        + gemm / GEMM_FLOPS_PER_S
+        + eig / EIG_FLOPS_PER_S
+    )

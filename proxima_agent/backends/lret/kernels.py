@@ -7,6 +7,7 @@ follow the IR's convention: the first listed qubit is the most significant index
 from __future__ import annotations
 
 import numpy as np
+import scipy.linalg.blas
 
 
 def _axes(num_qubits: int, qubits: tuple[int, ...]) -> list[int]:
@@ -52,29 +53,67 @@ def from_row_groups(groups: np.ndarray, qubits: tuple[int, ...], num_qubits: int
     )
 
 
-def channel_gram(groups: np.ndarray, kraus: np.ndarray) -> np.ndarray:
-    """Gram matrix of [K_1 L | ... | K_m L] without forming it.
+def channel_gram(groups: np.ndarray, kraus: np.ndarray) -> tuple[np.ndarray, float]:
+    """Gram matrix of [K_1 L | ... | K_m L] without forming it, and the flops spent on row blocks.
 
-    With L split into row groups L_s by the channel qubits' values, G'_ab = sum_{s,s'} (K_a^H K_b)_{ss'} L_s^H L_s'.
-    One GEMM builds every L_s^H L_s' (cost 2^n d w^2 instead of 2^n (m w)^2).
+    With L split into row groups L_s by the channel qubits' values, G'_ab = sum_{s,u} (K_a^H K_b)_{su} L_s^H L_u.
+    Only the blocks some K_a^H K_b needs are built (a dephasing channel needs the diagonal ones alone), the
+    diagonal ones by HERK (half a GEMM's flops), the others once each (L_u^H L_s is the adjoint of L_s^H L_u).
     """
     d, rest, width = groups.shape
     m = kraus.shape[0]
-    stacked = np.ascontiguousarray(groups.transpose(1, 0, 2)).reshape(rest, d * width)
-    gram_m = (stacked.conj().T @ stacked).reshape(d, width, d, width)
     mix = np.tensordot(kraus.conj(), kraus, axes=([1], [1]))  # (a, s, b, u) = sum_t conj(K_a[t,s]) K_b[t,u]
-    gram = np.tensordot(mix, gram_m, axes=([1, 3], [0, 2]))  # (a, b, i, j)
-    return np.ascontiguousarray(gram.transpose(0, 2, 1, 3)).reshape(m * width, m * width)
+    needed = np.abs(mix).max(axis=(0, 2)) > 0  # (s, u)
+    gram = np.zeros((m, width, m, width), dtype=np.result_type(groups.dtype, kraus.dtype))
+    flops = 0.0
+    for s in range(d):
+        for u in range(s, d):
+            if not (needed[s, u] or needed[u, s]):
+                continue
+            if s == u:
+                block = gram_of(groups[s])
+                flops += 4.0 * rest * width * width
+            else:
+                block = groups[s].conj().T @ groups[u]
+                flops += 8.0 * rest * width * width
+            gram += np.einsum("ab,ij->aibj", mix[:, s, :, u], block)
+            if s != u:
+                gram += np.einsum("ab,ij->aibj", mix[:, u, :, s], block.conj().T)
+    return gram.reshape(m * width, m * width), flops
 
 
-def channel_project(groups: np.ndarray, kraus: np.ndarray, vectors: np.ndarray) -> np.ndarray:
-    """[K_1 L | ... | K_m L] @ V, in row groups, with d GEMMs: new group t = sum_s L_s (sum_a K_a[t,s] V_a)."""
+def gram_of(block: np.ndarray) -> np.ndarray:
+    """block^H block by HERK: a C-ordered (rows, w) array is BLAS's (w, rows) B, and B B^H = conj(block^H block)."""
+    b = np.ascontiguousarray(block).T
+    herk = scipy.linalg.blas.get_blas_funcs("herk", (b,))
+    upper = herk(1.0, b, trans=0)
+    full = np.triu(upper) + np.triu(upper, 1).conj().T
+    return full.conj()
+
+
+def channel_project(groups: np.ndarray, kraus: np.ndarray, vectors: np.ndarray) -> tuple[np.ndarray, float]:
+    """[K_1 L | ... | K_m L] @ V in row groups, and its flops: new group t = sum_s L_s (sum_a K_a[t,s] V_a).
+
+    Blocks sum_a K_a[t,s] V_a that vanish are skipped (a dephasing channel needs d GEMMs, not d^2).
+    """
     d, rest, width = groups.shape
     m = kraus.shape[0]
     kept = vectors.shape[1]
-    blocks = np.tensordot(kraus, vectors.reshape(m, width, kept), axes=([0], [0])).reshape(d, d * width, kept)
-    stacked = np.ascontiguousarray(groups.transpose(1, 0, 2)).reshape(rest, d * width)
-    return np.stack([stacked @ blocks[t].astype(stacked.dtype, copy=False) for t in range(d)])
+    blocks = np.tensordot(kraus, vectors.reshape(m, width, kept), axes=([0], [0]))  # (t, s, width, kept)
+    blocks = blocks.astype(groups.dtype, copy=False)
+    out = np.empty((d, rest, kept), dtype=groups.dtype)
+    flops = 0.0
+    for t in range(d):
+        terms = [s for s in range(d) if np.any(blocks[t, s])]
+        if not terms:
+            out[t] = 0
+        for i, s in enumerate(terms):
+            if i == 0:
+                np.matmul(groups[s], blocks[t, s], out=out[t])
+            else:
+                out[t] += groups[s] @ blocks[t, s]
+            flops += 8.0 * rest * width * kept
+    return out, flops
 
 
 def row_probabilities(L: np.ndarray) -> np.ndarray:

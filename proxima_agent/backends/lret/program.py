@@ -73,7 +73,7 @@ def _expand(matrix: np.ndarray, qubits: tuple[int, ...], target: tuple[int, ...]
     return full.transpose(perm).reshape(2**t, 2**t)
 
 
-def compile_program(circuit: Circuit, noise: NoiseModel, max_fuse: int = 2) -> Program:
+def compile_program(circuit: Circuit, noise: NoiseModel, max_fuse: int = 3) -> Program:
     ops = [o for o in circuit.operations if o.name != BARRIER]
     last_touch: dict[int, int] = {}
     for index, operation in enumerate(ops):

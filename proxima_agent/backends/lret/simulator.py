@@ -1,8 +1,9 @@
 """The `lret` simulator: rho = L L^dagger, stepped through a compiled program, truncated within a budget.
 
 Channels widen L ([K_1 L | ... | K_m L]) while the width stays within a limit; past it, the channel and the
-truncation are fused: the Gram matrix of the widened L comes from the row blocks of L (kernels.channel_gram), is
-eigendecomposed by LAPACK, and the new L is formed directly with a few GEMMs (kernels.channel_project). Columns
+truncation are fused: the Gram matrix of the widened L comes from the row blocks of L that the channel needs
+(kernels.channel_gram), is eigendecomposed by LAPACK, and the new L is formed directly with one GEMM per non-zero
+block (kernels.channel_project). Columns
 carry the classical record of mid-circuit measurements (a label); only columns with equal labels are ever mixed.
 """
 
@@ -45,6 +46,11 @@ def blas_threads(flops: float) -> AbstractContextManager[object]:
     return _CONTROLLER.limit(limits=1, user_api="blas")
 
 
+def _join(blocks: list[np.ndarray]) -> np.ndarray:
+    """Columns side by side (one label's block, the usual case, is taken as it is: no copy)."""
+    return np.ascontiguousarray(blocks[0] if len(blocks) == 1 else np.concatenate(blocks, axis=1))
+
+
 class LretOptions(BaseModel):
     """Options of the `lret` backend (`--option key=value` on the command line)."""
 
@@ -68,7 +74,7 @@ class LretOptions(BaseModel):
     )
     growth: float = Field(2.0, ge=1, description="... or <= growth x the width after the last truncation")
     max_fuse: int = Field(
-        2, ge=1, le=4, description="largest gate block (qubits) built by fusing runs of gates"
+        3, ge=1, le=4, description="largest gate block (qubits) built by fusing runs of gates"
     )
 
 
@@ -266,7 +272,7 @@ class LretRun:
             else:
                 blocks.append(self.L[:, groups[label]] @ vectors)
                 self.time.gemm_flops += 8.0 * self.L.shape[0] * len(groups[label]) * vectors.shape[1]
-        self.L = np.ascontiguousarray(np.concatenate(blocks, axis=1))
+        self.L = _join(blocks)
         self.labels = np.concatenate([np.full(v.shape[1], label) for label, v in kept.items()])
         self.time.channels += time.perf_counter() - start
 
@@ -282,23 +288,20 @@ class LretRun:
             rows = kernels.row_groups(block, qubits, n)
             d, rest, width = rows.shape
             start = time.perf_counter()
-            with blas_threads(8.0 * rest * (d * width) ** 2):
-                gram = kernels.channel_gram(rows, kraus)
+            with blas_threads(4.0 * rest * d * width**2):
+                gram, flops = kernels.channel_gram(rows, kraus)
             self.time.gram += time.perf_counter() - start
-            self.time.gram_flops += 8.0 * rest * (d * width) ** 2
+            self.time.gram_flops += flops
             row_blocks[label] = rows
             spectra[label] = self._eig(gram)
         kept = self._select(spectra, m * self.L.shape[1])
         start = time.perf_counter()
         new_blocks = []
         for label, vectors in kept.items():
-            rows = row_blocks[label]
-            d, rest, width = rows.shape
-            new_blocks.append(
-                kernels.from_row_groups(kernels.channel_project(rows, kraus, vectors), qubits, n)
-            )
-            self.time.gemm_flops += 8.0 * d * rest * d * width * vectors.shape[1]
-        self.L = np.ascontiguousarray(np.concatenate(new_blocks, axis=1))
+            projected, flops = kernels.channel_project(row_blocks[label], kraus, vectors)
+            new_blocks.append(kernels.from_row_groups(projected, qubits, n))
+            self.time.gemm_flops += flops
+        self.L = _join(new_blocks)
         self.labels = np.concatenate([np.full(v.shape[1], label) for label, v in kept.items()])
         self.time.channels += time.perf_counter() - start
 
