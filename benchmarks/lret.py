@@ -205,7 +205,14 @@ def main() -> None:
             "times": {},
             "errors": {},
         }
-        runs = {"lret": {}, "aer-dm": {}, "cirq-dm": {}, "aer-sv": {}, "lret-naive": {"strategy": "naive"}}
+        runs = {
+            "lret": {},
+            "aer-dm": {},
+            "cirq-dm": {},
+            "aer-sv": {},
+            "lret-naive": {"strategy": "naive"},
+            "lret-single": {"precision": "single"},
+        }
         for name, extra in runs.items():
             backend_id = "lret" if name.startswith("lret") else name
             if backend_id != "lret" and not est[backend_id].feasible:
@@ -214,7 +221,7 @@ def main() -> None:
             if name == "cirq-dm" and circuit.num_qubits > 10:
                 row["errors"][name] = "skipped above 10 qubits (minutes per run)"
                 continue
-            if name == "lret-naive" and (case.group == "b" or circuit.num_qubits > 12):
+            if name in ("lret-naive", "lret-single") and (case.group == "b" or circuit.num_qubits > 12):
                 row["errors"][name] = "skipped"
                 continue
             spec = {
@@ -240,6 +247,9 @@ def main() -> None:
         if exact.exists() and mine.exists():
             row["fidelity"] = fidelity(np.load(exact), np.load(mine))
             row["tvd"] = 0.5 * float(np.abs(np.load(exact) - np.load(mine)).sum())
+        single = tmp / f"{index}-lret-single.npy"
+        if single.exists() and mine.exists():
+            row["single_tvd"] = 0.5 * float(np.abs(np.load(single) - np.load(mine)).sum())
         rows.append(row)
     del RunOptions, get_backend
     text = render(rows, rate, time.time() - started)
@@ -308,18 +318,28 @@ def render(rows: list[dict[str, Any]], rate: float, seconds: float) -> str:
             )
         out.append("")
     # naive baseline, breakdown and GFLOP/s
-    out += ["## lret against the straightforward implementation", ""]
+    out += ["## lret against the straightforward implementation, and in single precision", ""]
     out.append(
         "Naive: materialise every Kraus branch and eigendecompose the full Gram matrix after every channel, "
-        "at the same threshold."
+        "at the same threshold. Single: `-O precision=single` (complex64); its TVD is to lret's double-precision "
+        "distribution."
     )
-    out += ["", "| circuit | noise | lret | naive | speed-up |", "|---|---|---|---|---|"]
+    out += [
+        "",
+        "| circuit | noise | lret | naive | speed-up | single | single / double time | single TVD |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
         t = r["times"]
         if "lret" in t and "lret-naive" in t:
+            single = (
+                f"{fmt_s(t['lret-single'])} | {t['lret-single'] / t['lret']:.2f} | {r['single_tvd']:.1e}"
+                if "lret-single" in t and "single_tvd" in r
+                else "- | - | -"
+            )
             out.append(
                 f"| {r['case'].circuit} | `{r['case'].noise}` | {fmt_s(t['lret'])} | {fmt_s(t['lret-naive'])} | "
-                f"{t['lret-naive'] / t['lret']:.1f}x |"
+                f"{t['lret-naive'] / t['lret']:.1f}x | {single} |"
             )
     out += ["", "## Where lret's time goes", ""]
     out.append(
