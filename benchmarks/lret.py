@@ -5,7 +5,7 @@ predicted / peak / final rank, discarded weight and its bound, and the fidelity 
 result where one exists; then lret's effective GFLOP/s next to this machine's numpy complex GEMM rate, a breakdown
 of lret's time, and the straightforward implementation (`strategy=naive`) at the same budget.
 
-    python benchmarks/lret.py                  # the full set (about 30 minutes on 2 cores)
+    python benchmarks/lret.py                  # the full set (35-75 minutes on 2 cores)
     python benchmarks/lret.py --quick          # a few cases (a few minutes)
     python benchmarks/lret.py --only '^ghz:1[02]$'   # the cases whose circuit matches
     python benchmarks/lret.py --markdown docs/performance.md   # also write the tables there
