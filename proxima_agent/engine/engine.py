@@ -369,6 +369,12 @@ class Engine:
                         await self._paused(job, "suspend", f"suspended at checkpoint {record.number}")
                 elif kind == "checkpoint_failed":
                     await self._checkpoint_failed(job, error_from_dict(message[1]))
+                elif kind in ("result", "error") and job.state == S.ABORTING:
+                    # The run ended just as the abort landed: the abort stands, and the worker it is killing
+                    # must not go back to the pool. (Completing here left the abort waiting forever.)
+                    self.executor.discard(worker)
+                    await self._aborted(job)
+                    return
                 elif kind == "result":
                     await self._complete(job, message[1])
                     self.executor.release(worker)
