@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from proxima_agent import __version__
-from proxima_agent.errors import OptionError, ProximaError
+from proxima_agent.errors import OptionError, ProximaError, Step
 
 log = logging.getLogger("proxima_agent.cli")
 
@@ -442,8 +442,8 @@ def _control(job_id: str, action: str, args: dict[str, Any], as_json: bool) -> N
 
             raise JobStateError(
                 f"job {job_id} is {answer.record.state}: the process that ran it has died",
-                hint=f"continue it with `proxima resume {job_id}` (from its last checkpoint) or end it with "
-                f"`proxima abort {job_id}`",
+                hint="continue it from its last checkpoint ({0}) or end it ({1})",
+                steps=[Step("resume", {"job_id": job_id}), Step("abort", {"job_id": job_id})],
                 job=job_id,
             )
         _adopt(job_id, action, args, as_json)
@@ -565,12 +565,53 @@ def _add_mcp_commands() -> None:
 _add_mcp_commands()
 
 
+# A hint's next step (errors.Step, named as a tool call) said as the command a terminal user types.
+_CLI_COMMANDS = {
+    "list_backends": "proxima backends",
+    "describe_circuit": "proxima describe {circuit}",
+    "estimate_resources": "proxima estimate {circuit}",
+    "select_backend": "proxima run {circuit}",
+    "execute": "proxima run {circuit}",
+    "list_jobs": "proxima jobs",
+    "job_status": "proxima status {job_id}",
+    "wait_job": "proxima status {job_id}",
+    "resume": "proxima resume {job_id}",
+    "abort": "proxima abort {job_id}",
+    "checkpoint": "proxima checkpoint {job_id}",
+    "rollback": "proxima rollback {job_id} {number}",
+}
+_CLI_FLAGS = {"force": "--force", "return_state": "--state", "backend": "--backend", "shots": "--shots",
+              "seed": "--seed", "noise": "--noise"}  # fmt: skip
+
+
+def cli_step(step: Step) -> str:
+    if step.tool == "pause":
+        suspend = step.args.get("mode") == "suspend"
+        return f"proxima pause {step.args.get('job_id', 'JOB')}" + (" --suspend" if suspend else "")
+    flags = []
+    for name, value in step.args.items():
+        flag = _CLI_FLAGS.get(name)
+        if flag is None or step.tool is not None:
+            continue
+        if value is True:
+            flags.append(flag)
+        elif value is False:
+            flags.append(f"without {flag}")
+        else:
+            flags.append(f"{flag} {value}")
+    if step.tool is None:
+        return " ".join(flags)
+    form = _CLI_COMMANDS.get(step.tool, f"proxima {step.tool}")
+    names = {name: str(step.args.get(name, name.upper())) for name in ("circuit", "job_id", "number")}
+    return form.format(**names)
+
+
 def _report(exc: ProximaError, as_json: bool) -> None:
     from proxima_agent.ui.render import error_text, make_console
 
     if as_json:
-        _emit_json({"error": exc.to_dict()})
-    make_console(stderr=True).print(error_text(exc.code, exc.message, exc.hint), soft_wrap=True)
+        _emit_json({"error": exc.to_dict() | {"hint": exc.hint_for(cli_step)}})
+    make_console(stderr=True).print(error_text(exc.code, exc.message, exc.hint_for(cli_step)), soft_wrap=True)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -233,7 +233,7 @@ def test_a_memory_refusal_is_recorded_and_force_is_explicit_consent():
         async with await Engine.open(config(), sentinel=False, consent=FixedConsent(approve=False)) as engine:
             with pytest.raises(ResourceError, match="cannot run") as info:
                 await engine.submit(build("ghz:24"), RunOptions(shots=10), "aer-dm")
-            assert "--force" in info.value.hint
+            assert "force=true" in info.value.hint
             (refused,) = [j for j in engine.jobs.values()]
             assert refused.state == JobState.FAILED
             (decision,) = await engine.store.consent_decisions(refused.id)

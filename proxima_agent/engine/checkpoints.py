@@ -14,7 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from proxima_agent.errors import CheckpointError, CheckpointWriteError
+from proxima_agent.errors import CheckpointError, CheckpointWriteError, Step
 
 FORMAT = 1
 
@@ -80,7 +80,8 @@ def read_checkpoint(manifest_path: Path, job_id: str) -> tuple[dict[str, Any], b
     def refuse(why: str) -> CheckpointError:
         return CheckpointError(
             f"checkpoint {manifest_path.name} of job {job_id} cannot be used: {why}",
-            hint="roll back to an earlier checkpoint (`proxima status JOB` lists them) or start the job again",
+            hint="roll back to an earlier checkpoint ({0} lists them) or start the job again",
+            steps=[Step("job_status", {"job_id": job_id})],
             job=job_id,
             path=str(manifest_path),
         )

@@ -7,9 +7,9 @@ import asyncio
 import time
 from typing import Any
 
-from proxima_agent.engine.engine import error_from_dict, owner_alive, recover_orphans
+from proxima_agent.engine.engine import owner_alive, recover_orphans
 from proxima_agent.engine.states import FINAL, JobState, check_transition
-from proxima_agent.errors import JobStateError
+from proxima_agent.errors import JobStateError, Step, error_from_dict
 from proxima_agent.store.db import JobRecord, Store
 
 POLL_S = 0.05
@@ -53,7 +53,8 @@ def _refuse_ended(record: JobRecord) -> None:
     if JobState(record.state) in FINAL:
         raise JobStateError(
             f"job {record.id} is {record.state}; it has ended",
-            hint=f"`proxima status {record.id}` shows how it ended",
+            hint="{0} shows how it ended",
+            steps=[Step("job_status", {"job_id": record.id})],
             job=record.id,
             state=record.state,
         )

@@ -41,9 +41,10 @@ from proxima_agent.errors import (
     ProximaError,
     ResourceError,
     ResourcesExhaustedError,
+    Step,
     UnsupportedFeatureError,
     WorkerDiedError,
-    all_error_types,
+    error_from_dict,
 )
 from proxima_agent.store.db import CheckpointRecord, JobRecord, Store
 
@@ -88,12 +89,6 @@ def memory_consent_request(circuit: str, exc: ResourceError) -> ConsentRequest:
         ],
         default="refuse",
     )
-
-
-def error_from_dict(data: dict[str, Any]) -> ProximaError:
-    classes = {cls.code: cls for cls in all_error_types()}
-    cls = classes.get(data.get("code", ""), ProximaError)
-    return cls(data.get("message", "unknown error"), hint=data.get("hint"), **(data.get("context") or {}))
 
 
 @dataclass
@@ -302,8 +297,9 @@ class Engine:
         if answer.option != "force":
             raise ResourceError(
                 exc.message,
-                hint=(exc.hint or "")
-                + "; or give explicit consent to run it anyway (--force; force=true in a tool call)",
+                hint=(exc.hint_template or "")
+                + f"; or give explicit consent to run it anyway ({{{len(exc.steps)}}})",
+                steps=[*exc.steps, Step(None, {"force": True})],
                 **exc.context,
             )
         job.notices.append(f"forced past the memory check ({answer.answered_by}): {exc.message}")
@@ -455,10 +451,13 @@ class Engine:
                     f"the worker running job {job.id} died: {how}, at step {job.record.steps_done} of "
                     f"{job.record.steps_total}",
                     hint=(
-                        f"roll back to checkpoint {last} with `proxima rollback {job.id} {last}`"
+                        f"continue it from checkpoint {last} ({{0}})"
                         if last
-                        else "run it again; if memory ran out, `proxima estimate` shows a backend that fits"
+                        else "run it again; if memory ran out, {0} shows a backend that fits"
                     ),
+                    steps=[Step("resume", {"job_id": job.id})]
+                    if last
+                    else [Step("estimate_resources", {"circuit": job.circuit.name})],
                     job=job.id,
                 ),
             )
@@ -506,7 +505,8 @@ class Engine:
         if job_id not in self.jobs:
             raise JobNotFoundError(
                 f"job {job_id!r} is not run by this process",
-                hint="`proxima jobs` lists the jobs; control works through their owner",
+                hint="{0} lists the jobs; control works through their owner",
+                steps=[Step("list_jobs")],
                 job=job_id,
             )
         return self.jobs[job_id]
@@ -522,7 +522,8 @@ class Engine:
         if job.state != S.EXECUTING:
             raise JobStateError(
                 f"job {job_id} is {job.state}; only an executing job can be paused",
-                hint="`proxima status` shows its state",
+                hint="{0} shows its state",
+                steps=[Step("job_status", {"job_id": job_id})],
                 job=job_id,
                 state=str(job.state),
             )
@@ -531,7 +532,8 @@ class Engine:
             if sys.platform == "win32":
                 raise UnsupportedFeatureError(
                     "freezing a worker needs POSIX signals (SIGSTOP), which this platform lacks",
-                    hint="suspend instead (`--suspend`): it checkpoints and frees the memory",
+                    hint="suspend instead ({0}): it checkpoints and frees the memory",
+                    steps=[Step("pause", {"job_id": job_id, "mode": "suspend"})],
                 )
             await self._transition(job, S.PAUSING, "freeze requested")
             job.worker.signal(signal.SIGSTOP)
@@ -541,7 +543,8 @@ class Engine:
         if not job.steppable:
             raise UnsupportedFeatureError(
                 f"{job.record.backend} cannot checkpoint this run between steps, so it cannot be suspended",
-                hint="freeze it instead (pause without --suspend), or use a steppable backend (lret)",
+                hint="freeze it instead ({0}), or use a steppable backend (lret)",
+                steps=[Step("pause", {"job_id": job_id, "mode": "freeze"})],
                 job=job_id,
             )
         await self._transition(job, S.PAUSING, "suspend requested: checkpointing at the next step")
@@ -561,7 +564,8 @@ class Engine:
         if job.state not in (S.PAUSED, S.INTERRUPTED):
             raise JobStateError(
                 f"job {job_id} is {job.state}; only a paused or interrupted job can be resumed",
-                hint="`proxima status` shows its state",
+                hint="{0} shows its state",
+                steps=[Step("job_status", {"job_id": job_id})],
                 job=job_id,
                 state=str(job.state),
             )
@@ -592,7 +596,7 @@ class Engine:
         job.error = error or JobAbortedError(
             f"job {job_id} aborted ({reason}) at step {job.record.steps_done} of {job.record.steps_total}"
             + (f"; last checkpoint {last}" if last else ""),
-            hint=f"roll back with `proxima rollback {job_id} {last}`" if last else "run it again",
+            hint="run it again",
             job=job_id,
             steps_done=job.record.steps_done,
             last_checkpoint=last,
@@ -612,7 +616,8 @@ class Engine:
         if job.state != S.EXECUTING or job.worker is None:
             raise JobStateError(
                 f"job {job_id} is {job.state}; a checkpoint on demand needs an executing job",
-                hint="a frozen job is checkpointed by suspending it (pause --suspend)",
+                hint="a frozen job is checkpointed by suspending it ({0})",
+                steps=[Step("pause", {"job_id": job_id, "mode": "suspend"})],
                 job=job_id,
             )
         if not job.steppable:
@@ -640,7 +645,8 @@ class Engine:
             have = ", ".join(str(c.number) for c in job.checkpoints) or "none"
             raise CheckpointError(
                 f"job {job_id} has no checkpoint {number} (it has: {have})",
-                hint="`proxima status JOB` lists a job's checkpoints",
+                hint="{0} lists its checkpoints",
+                steps=[Step("job_status", {"job_id": job_id})],
                 job=job_id,
             )
         read_checkpoint(
@@ -757,7 +763,8 @@ class Engine:
             elif action == "abort" and job.state not in FINAL:
                 error = ResourcesExhaustedError(
                     f"job {job.id} aborted by the resource sentinel: {what}",
-                    hint="use a backend that needs less memory (`proxima estimate`), or free memory",
+                    hint="use a backend that needs less memory ({0} shows them), or free memory",
+                    steps=[Step("estimate_resources", {"circuit": job.circuit.name})],
                     job=job.id,
                 )
                 await self.abort(job.id, reason=f"resource sentinel: {what}", error=error)
@@ -772,7 +779,7 @@ class Engine:
         if record.state not in (S.INTERRUPTED,):
             raise JobStateError(
                 f"job {job_id} is {record.state}; only an interrupted job can be taken over",
-                hint="a job whose owner is alive is controlled through it (`proxima pause|resume|abort`)",
+                hint="a job whose owner is alive is controlled through its owner (pause, resume, abort)",
                 job=job_id,
             )
         if not await self.store.claim_job(job_id, (record.owner_pid, record.owner_started), self.identity):

@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 from proxima_agent.backends.base import Backend, RunOptions
 from proxima_agent.backends.registry import all_backends
 from proxima_agent.circuits.ir import Circuit
-from proxima_agent.errors import BackendUnavailableError, ResourceError, UnsupportedFeatureError
+from proxima_agent.errors import BackendUnavailableError, ResourceError, Step, UnsupportedFeatureError
 from proxima_agent.selection.estimate import (
     BackendEstimate,
     Estimate,
@@ -127,11 +127,11 @@ def check_fits(
     raise ResourceError(
         f"{backend.id} cannot run {circuit.name} here: it {row.reason}",
         hint=(
-            f"use --backend {alternative.backend} ({alternative.method}, about "
-            f"{format_bytes(alternative.memory_bytes)})"
+            f"use {{0}} ({alternative.method}, about {format_bytes(alternative.memory_bytes)})"
             if alternative
             else "no installed backend fits; use fewer qubits or free memory"
         ),
+        steps=[Step(None, {"backend": alternative.backend})] if alternative else (),
         needed_bytes=row.memory_bytes,
         usable_bytes=est.machine.usable_bytes,
     )

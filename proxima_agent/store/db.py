@@ -12,7 +12,7 @@ from typing import Any
 import aiosqlite
 from pydantic import BaseModel
 
-from proxima_agent.errors import JobNotFoundError, StoreError
+from proxima_agent.errors import JobNotFoundError, Step, StoreError, quoted
 from proxima_agent.store.migrations import MIGRATIONS
 
 DB_NAME = "proxima.db"
@@ -156,7 +156,9 @@ class Store:
     async def get_job(self, job_id: str) -> JobRecord:
         rows = await self.db.execute_fetchall("SELECT * FROM jobs WHERE id = ?", (job_id,))
         if not rows:
-            raise JobNotFoundError(f"no job {job_id!r}", hint="`proxima jobs` lists the jobs", job=job_id)
+            raise JobNotFoundError(
+                f"no job {quoted(job_id)}", hint="{0} lists the jobs", steps=[Step("list_jobs")], job=job_id
+            )
         return JobRecord(**rows[0])
 
     async def list_jobs(self, limit: int = 50, states: tuple[str, ...] = ()) -> list[JobRecord]:

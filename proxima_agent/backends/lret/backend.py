@@ -26,7 +26,7 @@ from proxima_agent.backends.lret.program import compile_program
 from proxima_agent.backends.lret.simulator import LretOptions, LretRun
 from proxima_agent.backends.result import Progress, SimulationResult, Timing, sample_counts
 from proxima_agent.circuits.ir import Circuit
-from proxima_agent.errors import OptionError
+from proxima_agent.errors import OptionError, Step
 from proxima_agent.seeds import resolve_seed, rng
 
 DENSITY_MATRIX_MAX_QUBITS = 14
@@ -126,7 +126,8 @@ class LretBackend(Backend):
         if options.return_state and circuit.num_qubits > DENSITY_MATRIX_MAX_QUBITS:
             raise OptionError(
                 f"lret returns the density matrix only up to {DENSITY_MATRIX_MAX_QUBITS} qubits",
-                hint="drop --state; probabilities and expectation values come without building rho",
+                hint="{0}: probabilities and expectation values come without building rho",
+                steps=[Step(None, {"return_state": False})],
             )
         return LretExecution(self, circuit, options, lret_options, progress)
 
