@@ -266,8 +266,9 @@ def _drive_job(config: Any, start: Any, *, yes: bool, as_json: bool) -> Any:
     and return it once it has ended (or was suspended from the live view)."""
     import asyncio
 
-    from proxima_agent.engine.consent import FixedConsent, TerminalConsent
+    from proxima_agent.engine.consent import FixedConsent
     from proxima_agent.engine.engine import Engine
+    from proxima_agent.ui.consent import TerminalConsent
     from proxima_agent.ui.render import make_console
 
     console = make_console(stderr=True)

@@ -67,7 +67,12 @@ class ProximaError(Exception):
         return self.hint_template.format(*(f"`{render(step)}`" for step in self.steps))
 
     def to_dict(self) -> dict[str, Any]:
-        data = {"code": self.code, "message": self.message, "hint": self.hint, "context": self.context}
+        data: dict[str, Any] = {
+            "code": self.code,
+            "message": self.message,
+            "hint": self.hint,
+            "context": self.context,
+        }
         if self.steps:  # enough to render the hint again in another front door (error_from_dict)
             data["hint_template"] = self.hint_template
             data["steps"] = [step.to_dict() for step in self.steps]

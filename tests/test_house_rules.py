@@ -3,6 +3,7 @@ packaged text folders found both from a wheel and from the source tree."""
 
 from __future__ import annotations
 
+import ast
 import subprocess
 import sys
 import zipfile
@@ -46,6 +47,58 @@ def test_mcp_server_start_up_imports_no_simulator_or_plotting_library():
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert proc.stdout.strip() == ""
+
+
+CORE = ("circuits", "backends", "engine", "selection", "analysis", "store")
+CORE_MODULES = ("errors", "config", "paths", "logs", "seeds", "testing")
+FRONT_DOORS = ("cli", "ui", "mcp", "agent", "instructions", "lsp")
+LLM_SDKS = ("anthropic", "openai", "pydantic_ai", "groq")
+
+
+def _imports(path: Path) -> set[str]:
+    """Every module a file imports, at the top or lazily inside a function."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+    return found
+
+
+def _layer_violations(files: list[Path], forbidden: tuple[str, ...]) -> list[str]:
+    bad = []
+    for path in files:
+        for module in _imports(path):
+            parts = module.split(".")
+            inner = parts[1] if parts[0] == "proxima_agent" and len(parts) > 1 else None
+            if inner in forbidden or parts[0] in LLM_SDKS:
+                bad.append(f"{path.name} imports {module}")
+    return bad
+
+
+def test_the_core_imports_no_front_door_and_no_llm_sdk():
+    package = ROOT / "proxima_agent"
+    files = [f for layer in CORE for f in (package / layer).rglob("*.py")]
+    files += [package / f"{name}.py" for name in CORE_MODULES]
+    assert len(files) > 40
+    assert _layer_violations(files, (*FRONT_DOORS, "tools")) == []
+
+
+def test_the_tools_import_no_front_door_and_no_llm_sdk():
+    files = list((ROOT / "proxima_agent" / "tools").rglob("*.py"))
+    assert _layer_violations(files, FRONT_DOORS) == []
+
+
+def test_the_layer_check_sees_lazy_imports(tmp_path: Path):
+    sample = tmp_path / "sample.py"
+    sample.write_text(
+        "def f():\n    from proxima_agent.ui.render import make_console\n    import openai.types\n"
+    )
+    assert sorted(_layer_violations([sample], FRONT_DOORS)) == [
+        "sample.py imports openai.types",
+        "sample.py imports proxima_agent.ui.render",
+    ]
 
 
 def test_every_error_code_is_documented():
