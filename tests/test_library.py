@@ -209,3 +209,48 @@ def test_load_circuit_errors(tmp_path):
         load_circuit(tmp_path)
     with pytest.raises(ProximaError, match="cannot make a circuit from a int"):
         load_circuit(42)
+
+
+# --- sizes known before building -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["bell", "ghz:7", "qft:6", "qft:5:19", "random:7:9:3", "random:1:5", "grover:4", "grover:5:0", "w:6",
+     "qaoa:7:3:2", "qaoa:2:1", "qaoa:3:2"],
+)  # fmt: skip
+def test_a_library_entry_knows_its_size_without_building(name):
+    entry, values = parse_name(name)
+    n = 2 if entry.name == "bell" else values[0]
+    assert entry.size(*values) + n == len(build(name).operations)
+
+
+@pytest.mark.parametrize("name", ["random:64:2000", "qaoa:64:1000", "random:64:10000:5"])
+def test_library_circuits_over_the_operation_limit_are_refused_before_building(name):
+    import time
+
+    from proxima_agent.errors import CircuitTooLargeError
+
+    start = time.perf_counter()
+    with pytest.raises(CircuitTooLargeError) as info:
+        build(name)
+    assert time.perf_counter() - start < 1
+    assert info.value.context["limit"] == "MAX_OPERATIONS" and "100,000" in info.value.message
+
+
+@pytest.mark.parametrize(
+    ("spec", "error"),
+    [
+        ("ghz:1000000000", CircuitParameterError),
+        ("random:10:100000000", CircuitParameterError),
+        ("ghz:" + "9" * 100_000, CircuitParameterError),
+        ("ghz:" + "x" * 100_000, CircuitParameterError),
+        ("ghz:5:" + ":".join(["1"] * 50_000), CircuitParameterError),
+        ("nosuch" + "x" * 100_000, UnknownCircuitError),
+    ],
+    ids=["ghz-huge", "random-deep", "ghz-long-number", "ghz-long-text", "many-parameters", "long-unknown"],
+)
+def test_huge_library_names_are_refused_with_a_short_message(spec, error):
+    with pytest.raises(error) as info:
+        load_circuit(spec)
+    assert len(info.value.message) < 300 and len(info.value.hint or "") < 1000

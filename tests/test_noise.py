@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 
 import numpy as np
 import pytest
@@ -413,3 +414,70 @@ def test_rules_naming_missing_qubits_are_rejected_against_a_circuit():
     with pytest.raises(NoiseError, match="qubit\\(s\\) \\[5\\]") as info:
         parse_noise("bit_flip:0.1/0,5").stream(c)
     assert info.value.hint == "use qubits 0..1"
+
+
+# --- hostile specs: refused, never run noiseless, never echoed at length --------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("spec", "fragment"),
+    [
+        (";;;", "names no channel"),
+        (" ; ", "names no channel"),
+        ("depolarizing:0.01@cx/0,0", "listed more than once"),
+        ("depolarizing:0.01/1,2,1", "listed more than once"),
+        ("depolarizing:0.01/-1", "numbered from 0"),
+        ("depolarizing:0.01@/0", "empty list of gates"),
+        ("depolarizing:nan", "less than or equal"),
+        ("thermal:inf:1:0.1", "finite"),
+        ("thermal:50:70:nan", "finite"),
+        ('{"rules": [{"channel": {"kind": "bit_flip", "p": 0.1}, "qubits": []}]}', "empty list of qubits"),
+        ('{"rules": [{"channel": {"kind": "bit_flip", "p": 0.1}, "qubits": [3, 3]}]}', "listed more than once"),
+        ('{"rules": ' + "[" * 100_000 + "]" * 100_000 + "}", "nested too deeply"),
+    ],
+    ids=[
+        "semicolons", "blank-part", "repeated-qubit", "repeated-qubit-2", "negative-qubit", "empty-gates", "nan",
+        "thermal-inf", "thermal-nan", "json-empty-qubits", "json-repeated-qubits", "json-deep",
+    ],
+)  # fmt: skip
+def test_hostile_noise_specs_are_refused(spec, fragment):
+    with pytest.raises(NoiseError) as info:
+        parse_noise(spec)
+    assert fragment in info.value.message
+    assert info.value.hint
+
+
+@pytest.mark.parametrize(
+    "spec",
+    [
+        "x" * 1_000_000,
+        "depolarizing:" + "9" * 1_000_000,
+        "depolarizing:0.1@" + "nosuch," * 100_000,
+        "depolarizing:0.1/" + "1," * 100_000 + "1",
+        '{"rules": [{"channel": {"kind": "' + "k" * 1_000_000 + '"}}]}',
+        '{"rules": [{"channel": {"kind": "bit_flip", "p": 0.1, "' + "k" * 1_000_000 + '": 1}}]}',
+    ],
+    ids=["unknown-kind", "long-number", "many-gates", "many-qubits", "long-kind", "long-key"],
+)
+def test_noise_errors_never_echo_the_spec_at_length(spec):
+    with pytest.raises(NoiseError) as info:
+        parse_noise(spec)
+    assert len(info.value.message) < 600
+
+
+def test_a_noise_file_is_read_like_a_circuit_file(tmp_path):
+    fifo = tmp_path / "noise.json"
+    os.mkfifo(fifo)
+    with pytest.raises(FileReadError, match="FIFO"):
+        parse_noise(str(fifo))  # returns at once: stat'ed, never opened for a blocking read
+    big = tmp_path / "big.json"
+    big.write_text('{"rules": []}' + " " * 1_000_000)
+    with pytest.raises(FileReadError, match="over the limit"):
+        parse_noise(str(big))
+
+
+def test_noise_on_circuits_names_few_missing_qubits():
+    model = parse_noise("depolarizing:0.01/" + ",".join(str(q) for q in range(2, 5000)))
+    with pytest.raises(NoiseError) as info:
+        model.check(make_circuit(2, [op("h", 0)], name="c"))
+    assert "and 4993 more" in info.value.message and len(info.value.message) < 200

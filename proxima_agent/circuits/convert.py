@@ -7,13 +7,15 @@ Global phase is not part of the IR and is dropped on import.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from proxima_agent.circuits.gates import BARRIER, GATES, MEASURE, RESET, gate_matrix
 from proxima_agent.circuits.ir import Circuit, Operation, make_circuit, mcx, op
-from proxima_agent.errors import CircuitError
+from proxima_agent.circuits.limits import shown
+from proxima_agent.errors import CircuitError, quoted
 
 if TYPE_CHECKING:
     import cirq
@@ -49,12 +51,18 @@ def u_angles(matrix: np.ndarray) -> tuple[float, float, float]:
 
 def _float_params(instruction: Any, name: str) -> tuple[float, ...]:
     try:
-        return tuple(float(p) for p in instruction.params)
+        params = tuple(float(p) for p in instruction.params)
     except TypeError:
         raise CircuitError(
-            f"gate {name} has unbound parameters {instruction.params}",
+            f"gate {name} has unbound parameters {shown(instruction.params)}",
             hint="bind every parameter to a number before simulating (QuantumCircuit.assign_parameters)",
         ) from None
+    if not all(math.isfinite(p) for p in params):
+        raise CircuitError(
+            f"gate {name} has a parameter that is not a finite number: {', '.join(map(str, params))}",
+            hint="give every angle as a finite number (an expression such as 1e308*1e308 overflows to inf)",
+        )
+    return params
 
 
 def _is_ir_gate(inst: Any, gate: str, num_qubits: int) -> bool:
@@ -85,11 +93,22 @@ def _is_ir_gate(inst: Any, gate: str, num_qubits: int) -> bool:
 
 
 def from_qiskit(circuit: qiskit.QuantumCircuit, name: str | None = None) -> Circuit:
-    """Convert a Qiskit QuantumCircuit; unknown gates are decomposed by their Qiskit definitions."""
-    ops: list[Operation] = []
+    """Convert a Qiskit QuantumCircuit; unknown gates are decomposed by their Qiskit definitions.
 
-    def visit(qc: qiskit.QuantumCircuit, qmap: list[int], cmap: list[int]) -> None:
+    A definition is converted once and reused for every instance of the same gate (`_definition_key`), so
+    nested definitions cost what they expand to, not what building each instance's definition again would;
+    the expansion stops at MAX_OPERATIONS."""
+    from proxima_agent.circuits import limits
+
+    memo: dict[Any, tuple[Any, list[Operation]]] = {}
+    label = name or circuit.name or "circuit"
+
+    def visit(qc: qiskit.QuantumCircuit, qmap: list[int], cmap: list[int], ops: list[Operation]) -> None:
         for item in qc.data:
+            if len(ops) > limits.MAX_OPERATIONS:
+                raise limits.too_large(
+                    quoted(label), "operations", len(ops), limits.MAX_OPERATIONS, "MAX_OPERATIONS"
+                )
             inst = item.operation
             qubits = tuple(qmap[qc.find_bit(q).index] for q in item.qubits)
             clbits = tuple(cmap[qc.find_bit(c).index] for c in item.clbits)
@@ -101,6 +120,10 @@ def from_qiskit(circuit: qiskit.QuantumCircuit, name: str | None = None) -> Circ
             elif gate == "u2":
                 phi, lam = _float_params(inst, gate)
                 ops.append(op("u", *qubits, params=(math.pi / 2, phi, lam)))
+            elif (
+                gate == "u0"
+            ):  # OpenQASM 2's idle for n time units: one identity (its definition is n of them)
+                ops.append(op("id", *qubits))
             elif (gate == "mcx" or (gate in GATES and GATES[gate].num_qubits == len(qubits))) and _is_ir_gate(
                 inst, gate, len(qubits)
             ):
@@ -108,25 +131,61 @@ def from_qiskit(circuit: qiskit.QuantumCircuit, name: str | None = None) -> Circ
                     getattr(inst, "ctrl_state", None) not in (None, 2 ** (len(qubits) - 1) - 1)
                     and gate == "mcx"
                 ):
-                    visit(inst.definition, list(qubits), [])
+                    visit(inst.definition, list(qubits), [], ops)
                     continue
                 ops.append(
                     mcx(*qubits) if gate == "mcx" else op(gate, *qubits, params=_float_params(inst, gate))
                 )
             elif inst.name == "delay":
                 continue
+            elif (key := _definition_key(inst)) is not None:
+                if key not in memo:
+                    definition = inst.definition
+                    local: list[Operation] = []
+                    visit(
+                        definition,
+                        list(range(definition.num_qubits)),
+                        list(range(definition.num_clbits)),
+                        local,
+                    )
+                    memo[key] = (inst, local)  # the instance keeps what the key's ids refer to alive
+                for local_op in memo[key][1]:
+                    ops.append(
+                        Operation(
+                            name=local_op.name,
+                            qubits=tuple(qubits[q] for q in local_op.qubits),
+                            params=local_op.params,
+                            clbits=tuple(clbits[c] for c in local_op.clbits),
+                        )
+                    )
             elif getattr(inst, "definition", None) is not None:
-                visit(inst.definition, list(qubits), list(clbits))
+                visit(inst.definition, list(qubits), list(clbits), ops)
             else:
                 raise CircuitError(
-                    f"Qiskit instruction {inst.name!r} has no definition Proxima can simulate",
+                    f"Qiskit instruction {quoted(inst.name)} has no definition Proxima can simulate",
                     hint="decompose it into standard gates (qiskit.transpile with basis_gates=['u', 'cx'])",
                 )
 
-    visit(circuit, list(range(circuit.num_qubits)), list(range(circuit.num_clbits)))
-    return make_circuit(
-        circuit.num_qubits, ops, num_clbits=circuit.num_clbits, name=name or circuit.name or "circuit"
-    )
+    ops: list[Operation] = []
+    visit(circuit, list(range(circuit.num_qubits)), list(range(circuit.num_clbits)), ops)
+    return make_circuit(circuit.num_qubits, ops, num_clbits=circuit.num_clbits, name=label)
+
+
+def _definition_key(inst: Any) -> Any:
+    """What identifies an instruction's definition, where that is known without building it: an OpenQASM 2
+    gate is its program and name (its definition is rebuilt at every access), another gate whose definition is a
+    stored object is that object. None: convert this instance's definition on its own."""
+    try:
+        params = tuple(float(p) for p in inst.params)
+    except (TypeError, ValueError):
+        return None
+    program = getattr(inst, "_gates", None)  # the gate table of the program it was parsed from
+    if program is not None and type(inst).__module__.startswith("qiskit.qasm2"):
+        return ("qasm2", id(program), inst.name, inst.num_qubits, params)  # a name is one gate in a program
+    stored = getattr(inst, "_definition", None)
+    if stored is not None:
+        return ("definition", id(stored), inst.num_qubits, inst.num_clbits)
+    return None
 
 
 def to_qiskit(circuit: Circuit) -> qiskit.QuantumCircuit:
@@ -194,7 +253,7 @@ def measurement_key(index: int) -> str:
     return f"m{index}"
 
 
-def cirq_operation(operation: Operation, index: int, qubits: list[cirq.Qid]) -> cirq.Operation | None:
+def cirq_operation(operation: Operation, index: int, qubits: Sequence[cirq.Qid]) -> cirq.Operation | None:
     import cirq
 
     targets = [qubits[q] for q in operation.qubits]
@@ -250,9 +309,10 @@ def _cirq_known(operation: cirq.Operation) -> Operation | None:
             return Operation(name=name, qubits=tuple(range(n)))
     if isinstance(gate, cirq.CZPowGate) and gate.global_shift == 0:
         return Operation(name="cp", qubits=(0, 1), params=(float(np.pi * gate.exponent),))
+    pair: Any = gate  # an XX/YY/ZZPowGate once its type is checked
     for name, kind in _CIRQ_PAIR_ROTATIONS.items():
-        if type(gate) is kind(cirq) and gate.global_shift == -0.5:
-            return Operation(name=name, qubits=(0, 1), params=(float(np.pi * gate.exponent),))
+        if type(pair) is kind(cirq) and pair.global_shift == -0.5:
+            return Operation(name=name, qubits=(0, 1), params=(float(np.pi * pair.exponent),))
     if (
         isinstance(gate, cirq.ControlledGate)
         and n == 2
@@ -306,7 +366,7 @@ def from_cirq(circuit: cirq.Circuit, name: str = "circuit") -> Circuit:
             ops.append(op("u", *targets, params=u_angles(cirq.unitary(operation))))
         else:
             raise CircuitError(
-                f"Cirq operation {operation} cannot be converted",
+                f"Cirq operation {shown(operation)} cannot be converted",
                 hint="use unitary gates, measurements and resets only (noise belongs in a Proxima noise model)",
             )
     return make_circuit(len(qubits), ops, num_clbits=clbit, name=name)

@@ -6,12 +6,13 @@ classical bit 0 is the rightmost character of a bitstring (as in Qiskit).
 
 from __future__ import annotations
 
+import math
 from functools import cached_property
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from proxima_agent.circuits.gates import BARRIER, GATES, MEASURE, RESET
-from proxima_agent.errors import CircuitError
+from proxima_agent.errors import CircuitError, quoted
 
 
 class Operation(BaseModel):
@@ -28,6 +29,8 @@ class Operation(BaseModel):
     def _check(self) -> Operation:
         if len(set(self.qubits)) != len(self.qubits):
             raise ValueError(f"{self.name} acts on repeated qubits {list(self.qubits)}")
+        if not all(math.isfinite(p) for p in self.params):
+            raise ValueError(f"{self.name} has a parameter that is not a finite number: {list(self.params)}")
         if self.name in GATES:
             spec = GATES[self.name]
             if spec.num_qubits == 0:
@@ -128,10 +131,19 @@ def make_circuit(num_qubits: int, operations: list[Operation], *, num_clbits: in
     """Build a circuit, turning pydantic's validation error into a CircuitError a person can act on."""
     from pydantic import ValidationError
 
+    from proxima_agent.circuits import limits
+
+    for value, maximum, what, limit in (
+        (num_qubits, limits.MAX_QUBITS, "qubits", "MAX_QUBITS"),
+        (num_clbits, limits.MAX_CLBITS, "classical bits", "MAX_CLBITS"),
+        (len(operations), limits.MAX_OPERATIONS, "operations", "MAX_OPERATIONS"),
+    ):
+        if value > maximum:
+            raise limits.too_large(quoted(name), what, value, maximum, limit)
     try:
         return Circuit(num_qubits=num_qubits, num_clbits=num_clbits, operations=tuple(operations), name=name)
     except ValidationError as exc:
-        raise CircuitError(f"invalid circuit {name!r}: {exc.errors()[0]['msg']}") from exc
+        raise CircuitError(f"invalid circuit {quoted(name)}: {exc.errors()[0]['msg']}") from exc
 
 
 def op(name: str, *qubits: int, params: tuple[float, ...] = (), clbits: tuple[int, ...] = ()) -> Operation:

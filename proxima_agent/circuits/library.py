@@ -13,8 +13,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from proxima_agent.circuits import limits
 from proxima_agent.circuits.ir import Circuit, Operation, make_circuit, mcx, op
-from proxima_agent.errors import CircuitParameterError, UnknownCircuitError
+from proxima_agent.circuits.limits import shown
+from proxima_agent.errors import CircuitParameterError, UnknownCircuitError, quoted
 
 MAX_QUBITS = 64
 
@@ -34,6 +36,7 @@ class LibraryEntry:
     params: tuple[Param, ...]
     description: str
     build: Callable[..., list[Operation]]
+    size: Callable[..., int]  # the number of operations `build` returns, known without building them
 
     @property
     def usage(self) -> str:
@@ -131,11 +134,16 @@ def _w(n: int) -> list[Operation]:
     return ops
 
 
+def _qaoa_graph(n: int, rng: np.random.Generator) -> set[tuple[int, int]]:
+    edges = {(q, (q + 1) % n) for q in range(n)} if n > 2 else {(0, 1)}
+    edges |= {(a, b) for a in range(n) for b in range(a + 2, n) if rng.random() < 0.5}
+    return edges
+
+
 def _qaoa(n: int, layers: int, seed: int) -> list[Operation]:
     """MaxCut QAOA on a random graph (each edge kept with probability 1/2, a ring guaranteed), random angles."""
     rng = np.random.default_rng(seed)
-    edges = {(q, (q + 1) % n) for q in range(n)} if n > 2 else {(0, 1)}
-    edges |= {(a, b) for a in range(n) for b in range(a + 2, n) if rng.random() < 0.5}
+    edges = _qaoa_graph(n, rng)
     ops = [op("h", q) for q in range(n)]
     for _ in range(layers):
         gamma, beta = rng.uniform(0, np.pi, size=2)
@@ -144,17 +152,25 @@ def _qaoa(n: int, layers: int, seed: int) -> list[Operation]:
     return ops
 
 
+def _grover_size(n: int, marked: int | None) -> int:
+    marked = (2**n - 1) if marked is None else marked
+    zeros = sum(1 for q in range(n) if not marked >> q & 1)
+    iterations = max(1, math.floor(math.pi / 4 * math.sqrt(2**n)))
+    return n + iterations * (2 * zeros + 4 * n + 6)
+
+
 _N = Param("N", 2, MAX_QUBITS)
 LIBRARY: dict[str, LibraryEntry] = {
     e.name: e
     for e in [
-        LibraryEntry("bell", (), "Bell pair (|00> + |11>)/sqrt(2)", _bell),
-        LibraryEntry("ghz", (_N,), "N-qubit GHZ state", _ghz),
+        LibraryEntry("bell", (), "Bell pair (|00> + |11>)/sqrt(2)", _bell, lambda: 2),
+        LibraryEntry("ghz", (_N,), "N-qubit GHZ state", _ghz, lambda n: n),
         LibraryEntry(
             "qft",
             (_N, Param("X", 0, 2**MAX_QUBITS, optional=True, default=0)),
             "quantum Fourier transform of the basis state |X>",
             _qft,
+            lambda n, x: bin(x).count("1") + n + n * (n - 1) // 2 + n // 2,
         ),
         LibraryEntry(
             "random",
@@ -165,19 +181,22 @@ LIBRARY: dict[str, LibraryEntry] = {
             ),
             "random layered circuit: random 1-qubit gates and rotations, then CX/CZ on random pairs",
             _random,
+            lambda n, depth, seed: depth * (n + n // 2),
         ),
         LibraryEntry(
             "grover",
             (Param("N", 2, 20), Param("MARKED", 0, 2**20, optional=True)),
             "Grover search for |MARKED> (default all ones), optimal number of iterations",
             _grover,
+            _grover_size,
         ),
-        LibraryEntry("w", (_N,), "N-qubit W state", _w),
+        LibraryEntry("w", (_N,), "N-qubit W state", _w, lambda n: 2 * n - 1),
         LibraryEntry(
             "qaoa",
             (_N, Param("P", 1, 1000), Param("SEED", 0, 2**32 - 1, optional=True, default=0)),
             "MaxCut QAOA with P layers on a random graph with random angles",
             _qaoa,
+            lambda n, p, seed: n + p * (len(_qaoa_graph(n, np.random.default_rng(seed))) + n),
         ),
     ]
 }
@@ -188,32 +207,35 @@ def parse_name(spec: str) -> tuple[LibraryEntry, list[int | None]]:
     entry = LIBRARY.get(name.lower())
     if entry is None:
         raise UnknownCircuitError(
-            f"unknown circuit {name!r}",
+            f"unknown circuit {quoted(name)}",
             hint="library circuits: "
             + ", ".join(e.usage for e in LIBRARY.values())
             + "; or give a .qasm file",
         )
     if len(raw) > len(entry.params):
         raise CircuitParameterError(
-            f"{spec}: {entry.name} takes at most {len(entry.params)} parameter(s)",
+            f"{quoted(spec)}: {entry.name} takes at most {len(entry.params)} parameter(s)",
             hint=f"usage: {entry.usage}",
         )
     values: list[int | None] = []
     for index, param in enumerate(entry.params):
         if index >= len(raw):
             if not param.optional:
-                raise CircuitParameterError(f"{spec}: missing {param.name}", hint=f"usage: {entry.usage}")
+                raise CircuitParameterError(
+                    f"{quoted(spec)}: missing {param.name}", hint=f"usage: {entry.usage}"
+                )
             values.append(param.default)
             continue
         try:
-            value = int(raw[index])
+            value = int(raw[index]) if len(raw[index].strip()) <= 40 else None
         except ValueError:
             raise CircuitParameterError(
-                f"{spec}: {param.name} must be an integer, got {raw[index]!r}", hint=f"usage: {entry.usage}"
+                f"{quoted(spec)}: {param.name} must be an integer, got {quoted(raw[index])}",
+                hint=f"usage: {entry.usage}",
             ) from None
-        if not param.minimum <= value <= param.maximum:
+        if value is None or not param.minimum <= value <= param.maximum:
             raise CircuitParameterError(
-                f"{spec}: {param.name}={value} is out of range",
+                f"{quoted(spec)}: {param.name}={shown(raw[index].strip(), 30)} is out of range",
                 hint=f"{param.name} must be between {param.minimum} and {param.maximum}",
             )
         values.append(value)
@@ -227,6 +249,11 @@ def is_library_name(spec: str) -> bool:
 def build(spec: str) -> Circuit:
     """Build a library circuit from its name, e.g. `ghz:5` or `random:10:20:7`."""
     entry, values = parse_name(spec)
-    ops = entry.build(*values)
     n = 2 if entry.name == "bell" else int(values[0])  # type: ignore[arg-type]
+    size = entry.size(*values) + n  # and the final measurements
+    if size > limits.MAX_OPERATIONS:
+        raise limits.too_large(
+            quoted(spec.strip()), "operations", size, limits.MAX_OPERATIONS, "MAX_OPERATIONS"
+        )
+    ops = entry.build(*values)
     return make_circuit(n, ops + _measure_all(n), num_clbits=n, name=spec.strip().lower())

@@ -15,6 +15,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+from collections import Counter
 from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -22,9 +23,11 @@ from typing import Annotated, Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from proxima_agent.circuits import limits
 from proxima_agent.circuits.gates import GATES, MEASURE, PAULIS
 from proxima_agent.circuits.ir import Circuit, Operation
-from proxima_agent.errors import NoiseError
+from proxima_agent.circuits.limits import shown
+from proxima_agent.errors import NoiseError, quoted
 
 Probability = Annotated[float, Field(ge=0.0, le=1.0)]
 
@@ -100,9 +103,11 @@ class PhaseFlip(_Channel):
 
 class ThermalRelaxation(_Channel):
     kind: Literal["thermal_relaxation"] = "thermal_relaxation"
-    t1: float = Field(gt=0, description="T1 relaxation time")
-    t2: float = Field(gt=0, description="T2 dephasing time (<= 2 T1)")
-    gate_time: float = Field(ge=0, description="duration of the gate the channel follows, in T1's unit")
+    t1: float = Field(gt=0, allow_inf_nan=False, description="T1 relaxation time")
+    t2: float = Field(gt=0, allow_inf_nan=False, description="T2 dephasing time (<= 2 T1)")
+    gate_time: float = Field(
+        ge=0, allow_inf_nan=False, description="duration of the gate the channel follows, in T1's unit"
+    )
 
     @model_validator(mode="after")
     def _physical(self) -> ThermalRelaxation:
@@ -213,9 +218,28 @@ class NoiseRule(BaseModel):
     @classmethod
     def _known_gates(cls, value: tuple[str, ...] | None) -> tuple[str, ...] | None:
         if value is not None:
+            if not value:
+                raise ValueError("an empty list of gates would apply the channel nowhere")
             unknown = [g for g in value if g not in GATES]
             if unknown:
-                raise ValueError(f"unknown gate(s) {unknown}; gates are: {', '.join(GATES)}")
+                more = f" and {len(unknown) - 3} more" if len(unknown) > 3 else ""
+                raise ValueError(
+                    f"unknown gate(s) {[shown(g, 30) for g in unknown[:3]]}{more}; gates are: {', '.join(GATES)}"
+                )
+        return value
+
+    @field_validator("qubits")
+    @classmethod
+    def _distinct_qubits(cls, value: tuple[int, ...] | None) -> tuple[int, ...] | None:
+        if value is not None:
+            if not value:
+                raise ValueError("an empty list of qubits would apply the channel nowhere")
+            if any(q < 0 for q in value):
+                raise ValueError("qubits are numbered from 0")
+            if len(set(value)) != len(value):
+                counts = Counter(value)
+                repeated = sorted(q for q, count in counts.items() if count > 1)[:5]
+                raise ValueError(f"qubit(s) {repeated} are listed more than once")
         return value
 
     def matches(self, operation: Operation) -> bool:
@@ -270,8 +294,9 @@ class NoiseModel(BaseModel):
         for rule in self.rules:
             bad = [q for q in rule.qubits or () if not 0 <= q < circuit.num_qubits]
             if bad:
+                more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
                 raise NoiseError(
-                    f"noise rule for {rule.channel.kind} names qubit(s) {bad}, "
+                    f"noise rule for {rule.channel.kind} names qubit(s) {bad[:5]}{more}, "
                     f"but the circuit has {circuit.num_qubits} qubits",
                     hint=f"use qubits 0..{circuit.num_qubits - 1}",
                 )
@@ -345,7 +370,7 @@ def _parse_one(spec: str) -> NoiseRule:
             qubits = tuple(int(q) for q in raw_qubits.split(","))
         except ValueError:
             raise NoiseError(
-                f"noise {spec!r}: qubits must be integers", hint="e.g. depolarizing:0.01/0,1"
+                f"noise {quoted(spec)}: qubits must be integers", hint="e.g. depolarizing:0.01/0,1"
             ) from None
     if "@" in text:
         text, raw_gates = text.split("@", 1)
@@ -353,16 +378,16 @@ def _parse_one(spec: str) -> NoiseRule:
     kind_raw, *args = text.split(":")
     kind = _ALIASES.get(kind_raw.strip().lower().replace("-", "_"))
     if kind is None:
-        raise NoiseError(f"unknown noise kind {kind_raw!r}", hint=SHORT_SYNTAX)
+        raise NoiseError(f"unknown noise kind {quoted(kind_raw)}", hint=SHORT_SYNTAX)
     names = _ARGS[kind]
     if kind == "readout" and len(args) == 1:
         args = args * 2  # symmetric readout error
     if len(args) != len(names):
-        raise NoiseError(f"noise {spec!r}: {kind} takes {':'.join(names).upper()}", hint=SHORT_SYNTAX)
+        raise NoiseError(f"noise {quoted(spec)}: {kind} takes {':'.join(names).upper()}", hint=SHORT_SYNTAX)
     try:
         values = {name: float(a) for name, a in zip(names, args, strict=True)}
     except ValueError:
-        raise NoiseError(f"noise {spec!r}: parameters must be numbers", hint=SHORT_SYNTAX) from None
+        raise NoiseError(f"noise {quoted(spec)}: parameters must be numbers", hint=SHORT_SYNTAX) from None
     return _validated_rule({"channel": {"kind": kind, **values}, "gates": gates, "qubits": qubits}, spec)
 
 
@@ -371,13 +396,13 @@ def _validated_rule(data: dict[str, Any], where: str) -> NoiseRule:
         return NoiseRule.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
-        field = ".".join(str(p) for p in first["loc"])
+        field = shown(".".join(str(p) for p in first["loc"]), 80)
         hint = (
             "probabilities must lie in [0, 1]"
             if "less than or equal" in first["msg"] or ("greater than or equal" in first["msg"])
             else SHORT_SYNTAX
         )
-        raise NoiseError(f"noise {where!r}: {field}: {first['msg']}", hint=hint) from None
+        raise NoiseError(f"noise {quoted(where)}: {field}: {shown(first['msg'], 300)}", hint=hint) from None
 
 
 def parse_noise(spec: str | None) -> NoiseModel:
@@ -387,22 +412,30 @@ def parse_noise(spec: str | None) -> NoiseModel:
     text = spec.strip()
     if text.startswith("{") or text.endswith(".json"):
         return noise_from_json(text)
-    return NoiseModel(rules=tuple(_parse_one(part) for part in text.split(";") if part.strip()))
+    rules = tuple(_parse_one(part) for part in text.split(";") if part.strip())
+    if not rules:  # ';;;' is a mistake, not a way to say "no noise"
+        raise NoiseError(f"noise {quoted(spec)} names no channel", hint=SHORT_SYNTAX)
+    return NoiseModel(rules=rules)
 
 
 def noise_from_json(text_or_path: str) -> NoiseModel:
     """The JSON form: {"rules": [{"channel": {"kind": ..., ...}, "gates": [...], "qubits": [...]}, ...]}."""
     text = text_or_path
     if not text.lstrip().startswith("{"):
+        from proxima_agent.errors import FileReadError
+
         path = Path(text_or_path).expanduser()
         try:
-            text = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            from proxima_agent.errors import FileReadError
-
+            text = limits.read_text(path, what="noise model file", too_big=FileReadError)
+        except FileReadError as exc:
             raise FileReadError(
-                f"cannot read noise model {path}: {exc.strerror}", hint="check the path and its permissions"
-            ) from exc
+                f"cannot read noise model: {exc.message}", hint=exc.hint_template or "check the path"
+            ) from None
+    if len(text) > limits.MAX_CIRCUIT_CHARS:
+        raise NoiseError(
+            f"noise model is {len(text):,} characters, over the limit of {limits.MAX_CIRCUIT_CHARS:,}",
+            hint=f"give a smaller model; {limits.LIMITS_HINT}",
+        )
     try:
         data = json.loads(text)
     except json.JSONDecodeError as exc:
@@ -410,6 +443,10 @@ def noise_from_json(text_or_path: str) -> NoiseModel:
             f"noise model is not valid JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}",
             hint='expected {"rules": [{"channel": {"kind": "depolarizing", "p": 0.01}}]}',
         ) from exc
+    except RecursionError:
+        raise NoiseError(
+            "noise model JSON is nested too deeply", hint='expected {"rules": [{"channel": {...}}]}'
+        ) from None
     if not isinstance(data, dict) or not isinstance(data.get("rules"), list):
         raise NoiseError("noise model JSON needs a list under 'rules'", hint=SHORT_SYNTAX)
     return NoiseModel(

@@ -6,24 +6,38 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from proxima_agent.errors import OptionError
+from proxima_agent.errors import FileReadError, OptionError, quoted
 from proxima_agent.tools.context import Runtime
 
 
 def load_circuit(runtime: Runtime, text: str) -> Any:
-    """OpenQASM text or a library name as given; anything else is a file path, which must be in the workspace."""
+    """OpenQASM text or a library name as given; anything else is a file path, which must be in the workspace.
+    OpenQASM includes resolve inside the workspace only (relative ones from the including file's folder, then
+    from the workspace)."""
     from proxima_agent.circuits import library
     from proxima_agent.circuits.loading import load_circuit as load
     from proxima_agent.circuits.loading import load_file
     from proxima_agent.circuits.qasm import looks_like_qasm
 
+    roots = [runtime.workspace]
     if looks_like_qasm(text) or library.is_library_name(text.strip()):
-        return load(text)
+        return load(text, roots=roots)
     stripped = text.strip()
     looks_like_path = "/" in stripped or "\\" in stripped or "." in stripped
     if not looks_like_path:
-        return load(stripped)  # an unknown library name: the error lists the library
-    return load_file(runtime.resolve_path(stripped))
+        return load(stripped, roots=roots)  # an unknown library name: the error lists the library
+    return load_file(_workspace_path(runtime, stripped), roots=roots)
+
+
+def _workspace_path(runtime: Runtime, text: str) -> Any:
+    from proxima_agent.circuits.limits import MAX_PATH_CHARS, shown
+
+    if len(text) > MAX_PATH_CHARS or "\x00" in text:
+        raise FileReadError(
+            f"{shown(text, 60)} is not a file path ({len(text):,} characters)",
+            hint="give OpenQASM text (starting with OPENQASM 2.0; or 3.0;), a library name, or a workspace path",
+        )
+    return runtime.resolve_path(text)
 
 
 def load_noise(runtime: Runtime, noise: str | dict[str, Any] | None) -> Any:
@@ -35,7 +49,7 @@ def load_noise(runtime: Runtime, noise: str | dict[str, Any] | None) -> Any:
         return noise_from_json(json.dumps(noise))
     text = noise.strip()
     if text.endswith(".json") and not text.startswith("{"):
-        return noise_from_json(str(runtime.resolve_path(text)))
+        return noise_from_json(str(_workspace_path(runtime, text)))
     return parse_noise(text)
 
 
@@ -57,7 +71,7 @@ def run_options(
     for pauli in observables or []:
         if not pauli or set(pauli.upper()) - set("IXYZ"):
             raise OptionError(
-                f"observable {pauli!r} is not a Pauli string", hint="e.g. ZZI (qubit 0 is last)"
+                f"observable {quoted(pauli)} is not a Pauli string", hint="e.g. ZZI (qubit 0 is last)"
             )
     return RunOptions(
         shots=runtime.config.run.shots if shots is None else shots,

@@ -1,0 +1,36 @@
+// expect: CIRCUIT_TOO_LARGE
+// whole-register broadcasts add up
+OPENQASM 2.0;
+include "qelib1.inc";
+qreg q[4096];
+creg c[4096];
+h q;
+h q;
+h q;
+h q;
+h q;
+h q;
+h q;
+h q;
+h q;
+h q;
+h q;
+h q;
+h q;
+h q;
+h q;
+h q;
+h q;
+h q;
+h q;
+h q;
+measure q -> c;
+measure q -> c;
+measure q -> c;
+measure q -> c;
+measure q -> c;
+measure q -> c;
+measure q -> c;
+measure q -> c;
+measure q -> c;
+measure q -> c;

@@ -1,0 +1,4 @@
+// expect: FILE_UNREADABLE
+// the server's own environment
+OPENQASM 2.0;
+include "/proc/self/environ";

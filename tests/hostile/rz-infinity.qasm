@@ -1,0 +1,6 @@
+// expect: CIRCUIT_INVALID
+// an angle that overflows
+OPENQASM 2.0;
+include "qelib1.inc";
+qreg q[1];
+rz(1e308*1e308) q[0];
