@@ -61,7 +61,10 @@ def test_named_backend_that_does_not_fit_is_refused_with_numbers():
     with pytest.raises(ResourceError) as info:
         check_fits(get_backend("cirq-dm"), build("ghz:22"), RunOptions())
     assert info.value.context["needed_bytes"] > info.value.context["usable_bytes"]
-    assert "--backend" in info.value.hint
+    from proxima_agent.cli import cli_step
+
+    alternative = info.value.steps[0].args["backend"]
+    assert f"--backend {alternative}" in info.value.hint_for(cli_step)  # the CLI names the flag
 
 
 def test_max_qubits_is_consistent_with_the_memory_model():

@@ -20,8 +20,10 @@ from proxima_agent.selection.estimate import (
     BackendEstimate,
     Estimate,
     estimate,
+    estimate_backend,
     format_bytes,
     format_seconds,
+    machine_memory,
 )
 
 
@@ -114,15 +116,19 @@ def select_backend(
 def check_fits(
     backend: Backend, circuit: Circuit, options: RunOptions, margin: float = 0.2
 ) -> BackendEstimate:
-    """For a backend the user named: refuse with the numbers, and name the backend the rules would pick instead."""
+    """For a backend the user named: refuse with the numbers, and name the backend the rules would pick instead.
+
+    Only the named backend is estimated on the way to a run: another backend's estimate (lret's rank prediction)
+    never delays it. The others are estimated only to name an alternative when the named one is refused, each
+    within its own bounded cost (an estimate past its budget falls back to a crude bound)."""
     backend.check(circuit, options)
-    est = estimate(circuit, options, margin=margin)
-    row = next(r for r in est.backends if r.backend == backend.id)
-    if row.feasible or (row.supported and row.available and row.min_memory_bytes <= est.machine.usable_bytes):
+    machine = machine_memory(margin)
+    row = estimate_backend(backend, circuit, options, machine)
+    if row.feasible or (row.supported and row.available and row.min_memory_bytes <= machine.usable_bytes):
         return row  # a range estimate whose low end fits: the backend guards its own budget while it runs
-    ranked = sorted(
-        (r for r in est.backends if r.feasible), key=lambda r: (_group(r, est.noisy), r.seconds, r.backend)
-    )
+    noisy = options.noise.has_gate_noise
+    others = [estimate_backend(b, circuit, options, machine) for b in all_backends() if b.id != backend.id]
+    ranked = sorted((r for r in others if r.feasible), key=lambda r: (_group(r, noisy), r.seconds, r.backend))
     alternative = ranked[0] if ranked else None
     raise ResourceError(
         f"{backend.id} cannot run {circuit.name} here: it {row.reason}",
@@ -133,5 +139,5 @@ def check_fits(
         ),
         steps=[Step(None, {"backend": alternative.backend})] if alternative else (),
         needed_bytes=row.memory_bytes,
-        usable_bytes=est.machine.usable_bytes,
+        usable_bytes=machine.usable_bytes,
     )

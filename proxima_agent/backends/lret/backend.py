@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import re
 import time
 from typing import Any
@@ -21,12 +22,11 @@ from proxima_agent.backends.base import (
     package_version,
 )
 from proxima_agent.backends.common import make_result, readout_confusion
-from proxima_agent.backends.lret.estimate import predict_rank, predict_seconds
-from proxima_agent.backends.lret.program import compile_program
+from proxima_agent.backends.lret.estimate import predict
 from proxima_agent.backends.lret.simulator import LretOptions, LretRun
 from proxima_agent.backends.result import Progress, SimulationResult, Timing, sample_counts
 from proxima_agent.circuits.ir import Circuit
-from proxima_agent.errors import OptionError, Step
+from proxima_agent.errors import OptionError, Step, quoted
 from proxima_agent.seeds import resolve_seed, rng
 
 DENSITY_MATRIX_MAX_QUBITS = 14
@@ -54,17 +54,38 @@ class LretBackend(Backend):
         return super().info().model_copy(update={"version": package_version("proxima-agent")})
 
     def parse_backend_options(self, values: dict[str, Any]) -> LretOptions:
+        """The options, every number finite (`growth=inf` would overflow, `threshold=NaN` compare false)."""
         if not values:
             return LretOptions()
+        hint = "lret options: " + ", ".join(LretOptions.model_fields)
+        for key, value in values.items():
+            if isinstance(value, float) and not math.isfinite(value):
+                raise OptionError(f"lret option {quoted(key)}: {value} is not a finite number", hint=hint)
         try:
-            return LretOptions.model_validate(values)
+            options = LretOptions.model_validate(values)
         except ValidationError as exc:
             first = exc.errors()[0]
-            field = ".".join(str(p) for p in first["loc"])
+            field = quoted(".".join(str(p) for p in first["loc"]))
+            raise OptionError(f"lret option {field}: {first['msg']}", hint=hint) from None
+        self._check_budget(None, options)  # `start` and `estimate` check the circuit
+        return options
+
+    def _check_budget(self, num_qubits: int | None, options: LretOptions) -> None:
+        """A memory budget is honoured or refused: below one column of L (the least a run holds) it is refused,
+        not silently raised to that."""
+        if options.memory_budget_bytes is None:
+            return
+        itemsize = 8 if options.precision == "single" else 16
+        # one column of L, with the copy an operation makes and temporaries (as LretRun counts it)
+        least = 3 * itemsize * 2 ** (num_qubits or 1)
+        if options.memory_budget_bytes < least:
+            what = "any circuit" if num_qubits is None else f"a {num_qubits}-qubit circuit"
             raise OptionError(
-                f"lret option {field}: {first['msg']}",
-                hint="lret options: " + ", ".join(LretOptions.model_fields),
-            ) from None
+                f"lret option memory_budget_bytes={options.memory_budget_bytes:,} is below the {least:,} bytes "
+                f"the smallest state of {what} needs",
+                hint=f"give memory_budget_bytes of at least {least:,}, or leave it out (default: half the memory "
+                "available)",
+            )
 
     def memory_bytes(self, num_qubits: int, rank: int = 1) -> int:
         return int(self.overhead_bytes + self.state_copies * 16 * 2**num_qubits * max(rank, 1))
@@ -75,21 +96,34 @@ class LretBackend(Backend):
         The prediction is an estimate, not a bound, so the least memory (a rank-1 L) is given too: a run the user
         names is refused only if that does not fit; otherwise it runs, and stops itself at its memory budget.
         Between truncations L grows to `min_width` columns, so memory is counted for at least that many.
+        The prediction's own cost is bounded: past its budget it gives a crude upper bound, and the note says so.
         """
         lret_options = self.parse_backend_options(options.backend_options)
-        program = compile_program(circuit.with_measurements(), options.noise, lret_options.max_fuse)
-        rank, how = predict_rank(program, lret_options.threshold)
-        if lret_options.max_rank is not None:
-            rank = min(rank, lret_options.max_rank)
+        self._check_budget(circuit.num_qubits, lret_options)
+        prediction = predict(
+            circuit.with_measurements(),
+            options.noise,
+            lret_options.threshold,
+            lret_options.max_fuse,
+            lret_options.max_rank,
+        )
+        rank = prediction.rank
         width = rank if rank == 1 else max(rank, min(lret_options.min_width, 2**circuit.num_qubits))
         if lret_options.max_rank is not None:
             width = min(width, lret_options.max_rank)
+        if prediction.crude:
+            note = (
+                f"crude upper bound: rank at most {rank} ({prediction.how}); not a prediction, which was cut "
+                f"off by its budget: {prediction.why}. The run may need far fewer columns"
+            )
+        else:
+            note = f"predicted rank about {rank} at threshold {lret_options.threshold:g} ({prediction.how})"
         return RunEstimate(
             method="low_rank",
             memory_bytes=self.memory_bytes(circuit.num_qubits, width),
             min_memory_bytes=self.memory_bytes(circuit.num_qubits, 1),
-            seconds=predict_seconds(program, rank),
-            note=f"predicted rank about {rank} at threshold {lret_options.threshold:g} ({how})",
+            seconds=prediction.seconds,
+            note=note,
         )
 
     @staticmethod
@@ -117,10 +151,11 @@ class LretBackend(Backend):
         self.check(circuit, options)
         options.noise.check(circuit)
         lret_options = self.parse_backend_options(options.backend_options)
+        self._check_budget(circuit.num_qubits, lret_options)
         for pauli in options.observables:
             if not _PAULI.match(pauli) or len(pauli) != circuit.num_qubits:
                 raise OptionError(
-                    f"observable {pauli!r} is not a Pauli string on {circuit.num_qubits} qubits",
+                    f"observable {quoted(pauli)} is not a Pauli string on {circuit.num_qubits} qubits",
                     hint=f"e.g. {'Z' * circuit.num_qubits}; the last character is qubit 0",
                 )
         if options.return_state and circuit.num_qubits > DENSITY_MATRIX_MAX_QUBITS:

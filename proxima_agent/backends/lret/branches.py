@@ -10,10 +10,17 @@ Each closed group is an effective location: the eigenvalues of its channel's Cho
 dimension) are the weights of its branches on an average input, the largest being the no-error branch.
 Qubits known to sit in a computational basis state (untouched, or moved only by gates that keep them classical)
 are tracked too: a channel that leaves such a state as it is (dephasing, or damping on |0>) adds no branch.
+
+The analysis is bounded (`Budget`): every numerical step is charged, before it runs, in work units (about one
+complex multiply-add each, with a floor per call), and none may hold more than `MAX_ENTRIES` matrix entries at
+once; past either limit (or a wall-time guard) it raises `BudgetExceeded`, and the estimate falls back to a crude
+upper bound that says so (lret/estimate.py). Composing a 1,024-term five-qubit depolarizing channel with itself,
+as grover:5 with depolarizing noise asks, would hold 2^30 entries (16 GiB): it is refused before it starts.
 """
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -23,6 +30,66 @@ from proxima_agent.backends.lret.program import ChannelStep, GateStep, MeasureSt
 MAX_GROUP_QUBITS = 2
 _TOL = 1e-12
 
+# The estimate's own cost (docs/backends.md). Measured on the reference machine (2 cores), compiling included: the
+# cases of docs/performance.md spend at most 1.4e7 units with sparse noise and 3.8e8 with noise after every gate
+# (random:16:40, 0.7 s); 1e9 units take about 2 s, most of it per-call overhead.
+WORK_UNITS = 1e9
+MAX_ENTRIES = 1 << 22  # complex entries one step may hold: 64 MiB
+WALL_SECONDS = 10.0  # a guard on top, for a machine far slower than the reference one
+CALL_UNITS = 2000  # the floor charged per numpy call: small matrices cost their call, not their flops
+
+
+class BudgetExceeded(Exception):
+    """The rank analysis would cost more than its budget; `reason` says what and how much."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+class Budget:
+    """What the analysis may spend: work units (deterministic), entries held at once, and a wall-time guard."""
+
+    def __init__(
+        self,
+        work_units: float = WORK_UNITS,
+        max_entries: int = MAX_ENTRIES,
+        seconds: float | None = WALL_SECONDS,
+    ) -> None:
+        self.work_units = work_units
+        self.max_entries = max_entries
+        self.seconds = seconds
+        self.spent = 0.0
+        self._deadline = None if seconds is None else time.perf_counter() + seconds
+
+    def charge(self, units: float, what: str, calls: int = 1) -> None:
+        """Pay for a step before doing it; raise BudgetExceeded if it would take the total past the budget."""
+        cost = max(float(units), float(calls * CALL_UNITS))
+        if self.spent + cost > self.work_units:
+            raise BudgetExceeded(
+                f"{what} would take the work to {self.spent + cost:.2g} units, over the budget of "
+                f"{self.work_units:.2g}"
+            )
+        self.spent += cost
+        if self._deadline is not None and time.perf_counter() > self._deadline:
+            raise BudgetExceeded(f"the analysis ran past its wall-time guard of {self.seconds:g} s")
+
+    def hold(self, entries: float, what: str) -> None:
+        """Refuse a step that would hold more than `max_entries` matrix entries at once."""
+        if entries > self.max_entries:
+            raise BudgetExceeded(
+                f"{what} would hold {entries:,.0f} matrix entries ({_bytes(16 * entries)}), over the limit of "
+                f"{self.max_entries:,} ({_bytes(16 * self.max_entries)})"
+            )
+
+
+def _bytes(n: float) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if n < 1024 or unit == "PiB":
+            return f"{n:.0f} {unit}"
+        n /= 1024
+    return f"{n:.0f} EiB"  # pragma: no cover
+
 
 @dataclass
 class _Group:
@@ -30,18 +97,33 @@ class _Group:
     kraus: list[np.ndarray] = field(default_factory=list)
     merged: int = 0  # program locations in the group
 
-    def compose(self, kraus: np.ndarray, qubits: tuple[int, ...]) -> None:
+    def compose(self, kraus: np.ndarray, qubits: tuple[int, ...], budget: Budget) -> None:
         """Follow the group's error channel by a channel on (a subset of) its qubits."""
+        d = 2 ** len(self.qubits)
+        terms = len(kraus) * len(self.kraus)
+        what = f"composing a {len(kraus)}-term channel with a {len(self.kraus)}-term one on {len(self.qubits)} qubits"
+        budget.hold(max(terms * d * d, d**4), what)
+        budget.charge(len(kraus) * d * d + terms * d**3, what, calls=len(kraus) + terms)
         ops = [_expand(k, qubits, self.qubits) for k in kraus]
-        self.kraus = _canonical([a @ b for a in ops for b in self.kraus], len(self.qubits))
+        self.kraus = _canonical([a @ b for a in ops for b in self.kraus], len(self.qubits), budget)
 
-    def rotate(self, matrix: np.ndarray, qubits: tuple[int, ...]) -> None:
+    def rotate(self, matrix: np.ndarray, qubits: tuple[int, ...], budget: Budget) -> None:
         """A gate on the group's qubits alone: the error moves past it as U K U^dagger."""
+        d = 2 ** len(self.qubits)
+        budget.charge(
+            2 * len(self.kraus) * d**3, f"moving {len(self.kraus)} error terms past a gate", len(self.kraus)
+        )
         u = _expand(matrix, qubits, self.qubits)
         self.kraus = [u @ k @ u.conj().T for k in self.kraus]
 
-    def commutes_with(self, matrix: np.ndarray, qubits: tuple[int, ...]) -> bool:
+    def commutes_with(self, matrix: np.ndarray, qubits: tuple[int, ...], budget: Budget) -> bool:
         target = tuple(sorted(set(self.qubits) | set(qubits)))
+        dim = 2 ** len(target)
+        budget.charge(
+            len(self.kraus) * (2 * dim**3 + dim * dim),
+            "testing a gate against a group's errors",
+            len(self.kraus),
+        )
         u = _expand(matrix, qubits, target)
         for k in self.kraus:
             big = _expand(k, self.qubits, target)
@@ -56,13 +138,14 @@ class _Group:
         return np.sort(values)[::-1]
 
 
-def _canonical(kraus: list[np.ndarray], num_qubits: int) -> list[np.ndarray]:
+def _canonical(kraus: list[np.ndarray], num_qubits: int, budget: Budget) -> list[np.ndarray]:
     """The fewest Kraus operators of the same channel (from its Choi matrix), mutually orthogonal."""
     d = 2**num_qubits
-    choi = np.zeros((d * d, d * d), dtype=complex)
-    for k in kraus:
-        v = k.reshape(-1)
-        choi += np.outer(v, v.conj())
+    what = f"the Choi matrix of {len(kraus)} terms on {num_qubits} qubits"
+    budget.hold(max(len(kraus) * d * d, d**4), what)
+    budget.charge(len(kraus) * d**4 + 10 * d**6, what, calls=2)
+    vectors = np.array([k.reshape(-1) for k in kraus])  # (terms, d^2)
+    choi = vectors.T @ vectors.conj()  # sum of v v^dagger over the terms
     values, vectors = np.linalg.eigh(choi)
     keep = values > _TOL * d
     return [np.sqrt(values[i]) * vectors[:, i].reshape(d, d) for i in np.flatnonzero(keep)]
@@ -76,9 +159,12 @@ class Location:
     merged: int  # program locations merged into it
 
 
-def effective_locations(program: Program) -> tuple[list[Location], int]:
-    """The program's effective noisy locations, and how many program locations added no branch at all."""
-    support = _Support(program.num_qubits)
+def effective_locations(program: Program, budget: Budget | None = None) -> tuple[list[Location], int]:
+    """The program's effective noisy locations, and how many program locations added no branch at all.
+
+    Raises BudgetExceeded when the analysis would cost more than `budget` (by default a fresh `Budget()`)."""
+    budget = budget or Budget()
+    support = _Support(program.num_qubits, budget)
     groups: dict[int, _Group] = {}  # qubit -> the open group on it
     diagonal: dict[frozenset[int], _Group] = {}  # value function -> the open group of dephasing errors on it
     out: list[Location] = []
@@ -88,6 +174,7 @@ def effective_locations(program: Program) -> tuple[list[Location], int]:
         for q in group.qubits:
             if groups.get(q) is group:
                 del groups[q]
+        budget.charge(len(group.kraus) * 4 ** len(group.qubits), "weighing a group's branches")
         weights = group.weights()
         if len(weights) > 1:
             out.append(Location(tuple(float(w) for w in weights), group.merged))
@@ -99,12 +186,13 @@ def effective_locations(program: Program) -> tuple[list[Location], int]:
 
     for step in program.steps:
         if isinstance(step, GateStep):
-            matrix = step.matrix if step.matrix is not None else _mcx_matrix(len(step.qubits))
-            support.apply(matrix, step.qubits)
+            support.apply(step.matrix, step.qubits)
             for group in {id(g): g for q in step.qubits if (g := groups.get(q))}.values():
                 if set(step.qubits) <= set(group.qubits):
-                    group.rotate(matrix, step.qubits)
-                elif len(step.qubits) + len(group.qubits) > 6 or not group.commutes_with(matrix, step.qubits):
+                    group.rotate(_gate_matrix(step, budget), step.qubits, budget)
+                elif len(step.qubits) + len(group.qubits) > 6 or not group.commutes_with(
+                    _gate_matrix(step, budget), step.qubits, budget
+                ):
                     close(group)
             close_orphans()
             continue
@@ -113,7 +201,10 @@ def effective_locations(program: Program) -> tuple[list[Location], int]:
                 close(g)
             continue
         qubits = step.qubits
+        m, d = step.kraus.shape[0], step.kraus.shape[1]
+        budget.charge(m * d, "a channel step", calls=1)
         if support.known(qubits):
+            budget.charge(m * d * d + 10 * d**3, "a channel on a basis state", calls=2)
             weights = _weights_on_basis_state(step.kraus, qubits, support)
             if len(weights) == 1:  # the state is left as it was (or reset to where it was)
                 trivial += 1
@@ -129,7 +220,7 @@ def effective_locations(program: Program) -> tuple[list[Location], int]:
             key, flip = support.value(qubits[0])
             kraus = step.kraus[:, ::-1, ::-1] if flip else step.kraus
             group = diagonal.setdefault(key, _Group((qubits[0],), [np.eye(2, dtype=complex)]))
-            group.compose(kraus, group.qubits)
+            group.compose(kraus, group.qubits, budget)
             group.merged += 1
             continue
         touching = {id(g): g for q in qubits if (g := groups.get(q))}
@@ -140,13 +231,13 @@ def effective_locations(program: Program) -> tuple[list[Location], int]:
             # the open groups act on disjoint qubits: their joint channel is their tensor product
             group = _Group(union, [np.eye(2 ** len(union), dtype=complex)])
             for g in touching.values():
-                group.compose(np.array(g.kraus), g.qubits)
+                group.compose(np.array(g.kraus), g.qubits, budget)
                 group.merged += g.merged
         else:
             for g in touching.values():
                 close(g)
             group = _Group(tuple(sorted(qubits)), [np.eye(2 ** len(qubits), dtype=complex)])
-        group.compose(step.kraus, qubits)
+        group.compose(step.kraus, qubits, budget)
         group.merged += 1
         for q in group.qubits:
             groups[q] = group
@@ -167,11 +258,12 @@ class _Support:
     functions exact; any other gate gives the qubits whose value it may change fresh free bits (a superset).
     """
 
-    def __init__(self, num_qubits: int) -> None:
+    def __init__(self, num_qubits: int, budget: Budget) -> None:
         self.functions: dict[int, tuple[frozenset[int], int]] = {
             q: (frozenset(), 0) for q in range(num_qubits)
         }
         self.fresh = 0
+        self.budget = budget
 
     def _new(self) -> tuple[frozenset[int], int]:
         self.fresh += 1
@@ -189,8 +281,16 @@ class _Support:
     def held(self) -> set[frozenset[int]]:
         return {bits for bits, _ in self.functions.values() if bits}
 
-    def apply(self, matrix: np.ndarray, qubits: tuple[int, ...]) -> None:
+    def apply(self, matrix: np.ndarray | None, qubits: tuple[int, ...]) -> None:
+        """Follow a gate; `matrix` None is a multi-controlled X (controls first), handled without its matrix."""
         k = len(qubits)
+        if matrix is None and k > 2:
+            # not affine (an AND of the controls): the controls keep their values, the target gets a fresh bit
+            self.functions[qubits[-1]] = self._new()
+            return
+        if matrix is None:
+            matrix = _mcx_matrix(k)
+        self.budget.charge(2**k * (k + 2**k) * (1 + k), "tracking a gate's support", calls=2**k + k)
         nonzero = np.abs(matrix) > _TOL
         inputs = [self.functions[q] for q in qubits]
         if np.all(nonzero.sum(axis=0) == 1):  # a permutation of basis states (with phases)
@@ -236,6 +336,16 @@ def _xor(values) -> int:
 def _is_diagonal(kraus: np.ndarray) -> bool:
     d = kraus.shape[-1]
     return bool(np.abs(kraus * (1 - np.eye(d))).max() <= _TOL)
+
+
+def _gate_matrix(step: GateStep, budget: Budget) -> np.ndarray:
+    """The step's matrix; a multi-controlled X's is built only when asked for, and paid for."""
+    if step.matrix is not None:
+        return step.matrix
+    k = len(step.qubits)
+    budget.hold(4**k, f"the matrix of an mcx on {k} qubits")
+    budget.charge(4**k, f"the matrix of an mcx on {k} qubits")
+    return _mcx_matrix(k)
 
 
 def _mcx_matrix(k: int) -> np.ndarray:
