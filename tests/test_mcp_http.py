@@ -1,10 +1,11 @@
 """`proxima mcp --transport http` as a real server on loopback: two client sessions driving the same job, the
-bearer token, the Host / Origin checks against DNS rebinding, the refusal to serve beyond loopback without a
-token, and a clean exit on SIGTERM."""
+bearer token, the Host / Origin checks against DNS rebinding and other local pages, the refusal to serve beyond
+loopback without a token, connections that never finish their request, and a clean exit on SIGTERM."""
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import signal
 import socket
@@ -116,7 +117,10 @@ def test_the_token_is_required_when_set_and_foreign_origins_are_refused(tmp_path
         good = {"Authorization": "Bearer s3cret"}
         foreign = httpx2.post(url, json=INIT, headers=ACCEPT | good | {"Origin": "http://evil.example"})
         rebound = httpx2.post(url, json=INIT, headers=ACCEPT | good | {"Host": "evil.example"})
-        local = httpx2.post(url, json=INIT, headers=ACCEPT | good | {"Origin": "http://localhost:1234"})
+        other_port = httpx2.post(url, json=INIT, headers=ACCEPT | good | {"Origin": "http://localhost:1234"})
+        lower = httpx2.post(url, json=INIT, headers=ACCEPT | {"Authorization": "bearer s3cret"})
+        spaced = httpx2.post(url, json=INIT, headers=ACCEPT | {"Authorization": "BEARER   s3cret"})
+        basic = httpx2.post(url, json=INIT, headers=ACCEPT | {"Authorization": "Basic s3cret"})
 
         async def main():
             async with Client(_authorized(url, "s3cret")) as client:
@@ -126,7 +130,9 @@ def test_the_token_is_required_when_set_and_foreign_origins_are_refused(tmp_path
     assert bare.status_code == wrong.status_code == 401
     assert "Bearer" in bare.headers["www-authenticate"] and "Authorization" in bare.json()["hint"]
     assert foreign.status_code == 403 and rebound.status_code in (400, 421)
-    assert local.status_code == 200
+    assert other_port.status_code == 403  # a page served from another port of this machine
+    assert lower.status_code == spaced.status_code == 200  # the scheme is case-insensitive (RFC 7235)
+    assert basic.status_code == 401
     assert described["num_qubits"] == 3
 
 
@@ -138,3 +144,71 @@ def test_serving_beyond_loopback_needs_a_token():
     assert (
         "needs a bearer token" in refused.err and "--token" in refused.err and "Traceback" not in refused.err
     )
+
+
+def test_only_the_servers_own_origin_is_accepted_unless_allowed(tmp_path: Path):
+    with http_server(tmp_path, "--allow-origin", "http://localhost:5173") as (url, _):
+        port = url.rsplit(":", 1)[1].split("/")[0]
+
+        def status(origin: str) -> int:
+            return httpx2.post(url, json=INIT, headers=ACCEPT | {"Origin": origin}).status_code
+
+        own = [status(f"http://127.0.0.1:{port}"), status(f"http://localhost:{port}")]
+        others = [status(f"http://localhost:{int(port) + 1}"), status("http://127.0.0.1:8000"),
+                  status("http://localhost"), status("null")]  # fmt: skip
+        allowed = status("http://localhost:5173")
+        without = httpx2.post(url, json=INIT, headers=ACCEPT).status_code  # not a browser: no Origin
+    assert own == [200, 200] and allowed == 200 and without == 200
+    assert others == [403, 403, 403, 403]
+
+
+def test_connections_that_never_finish_a_request_are_closed(tmp_path: Path):
+    """Slowloris and its cousins: a connection that sends nothing, half a header, a header a line at a time,
+    or half a body is closed within the request timeout; an idle kept-alive one within the keep-alive
+    timeout; the server keeps serving."""
+    import threading
+
+    from proxima_agent.mcp.http import KEEP_ALIVE_S, REQUEST_TIMEOUT_S
+
+    with http_server(tmp_path) as (url, _):
+        port = int(url.rsplit(":", 1)[1].split("/")[0])
+        head = f"POST /mcp HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+        body = json.dumps(INIT)
+        whole = (f"{head}Content-Type: application/json\r\nAccept: application/json, text/event-stream\r\n"
+                 f"Content-Length: {len(body)}\r\n\r\n{body}")  # fmt: skip
+        closed: dict[str, float] = {}
+
+        def watch(name: str, chunks: list[str], pause: float = 0.0) -> None:
+            start = time.monotonic()
+            with socket.create_connection(("127.0.0.1", port)) as sock:
+                sock.settimeout(REQUEST_TIMEOUT_S + 10)
+                try:
+                    for chunk in chunks:
+                        sock.sendall(chunk.encode())
+                        time.sleep(pause)
+                    while sock.recv(65536):  # a response (the kept-alive case), then the close
+                        pass
+                except (ConnectionResetError, BrokenPipeError):
+                    pass
+                except TimeoutError:
+                    return  # never closed: missing from `closed`
+            closed[name] = time.monotonic() - start
+
+        cases = {
+            "silent": ([], 0.0),
+            "half header": ([head], 0.0),
+            "trickled header": ([head] + [f"X-Slow-{i}: 1\r\n" for i in range(30)], 1.0),
+            "half body": ([whole[: -len(body) // 2]], 0.0),
+            "kept alive": ([whole], 0.0),
+        }
+        threads = [threading.Thread(target=watch, args=(name, *case)) for name, case in cases.items()]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        still = httpx2.post(url, json=INIT, headers=ACCEPT).status_code
+    assert set(closed) == set(cases), f"left open: {set(cases) - set(closed)}"
+    for name in ("silent", "half header", "trickled header", "half body"):
+        assert REQUEST_TIMEOUT_S - 1 < closed[name] < REQUEST_TIMEOUT_S + 3, (name, closed[name])
+    assert closed["kept alive"] < KEEP_ALIVE_S + 3
+    assert still == 200

@@ -84,9 +84,9 @@ def files_in(folder: Path) -> set[str]:
     return {p.name for p in folder.iterdir()}
 
 
-def expected_proxima(client: str) -> dict:
+def expected_proxima(client: str, workspace: Path | None = None) -> dict:
     (section,) = server_entry(client).keys()
-    return server_entry(client)[section]["proxima"]
+    return server_entry(client, workspace=workspace)[section]["proxima"]
 
 
 # --- where the files are -------------------------------------------------------------------------------------
@@ -182,11 +182,12 @@ def test_server_entry_per_client_format():
 
 
 def test_creates_claude_desktop_config_on_linux(tmp_path: Path):
-    result = run_install("--client", "claude-desktop", env=linux_env(tmp_path))
+    result = run_install("--client", "claude-desktop", env=linux_env(tmp_path), cwd=tmp_path)
     assert result.code == 0, result.both
     path = tmp_path / "xdg" / "Claude" / "claude_desktop_config.json"
     data = json.loads(path.read_text())
-    assert data == {"mcpServers": {"proxima": {"command": default_command()[0], "args": ["mcp"]}}}
+    pinned = ["mcp", "--workspace", str(tmp_path.resolve())]  # the current folder, by absolute path
+    assert data == {"mcpServers": {"proxima": {"command": default_command()[0], "args": pinned}}}
     assert f"created {path}" in result.out
     assert "backup" not in result.out
     assert files_in(path.parent) == {"claude_desktop_config.json"}  # no backup, no temporary file left
@@ -203,7 +204,7 @@ def test_merges_into_an_existing_file_keeping_everything_else(tmp_path: Path):
     path.write_text(json.dumps(original, indent=4))
     before = path.read_bytes()
 
-    result = run_install("--client", "claude-desktop", env=linux_env(tmp_path))
+    result = run_install("--client", "claude-desktop", env=linux_env(tmp_path), cwd=tmp_path)
     assert result.code == 0, result.both
     data = json.loads(path.read_text())
     assert {k: v for k, v in data.items() if k != "mcpServers"} == {
@@ -211,7 +212,7 @@ def test_merges_into_an_existing_file_keeping_everything_else(tmp_path: Path):
     }
     assert list(data) == list(original)  # top-level order kept
     assert {k: v for k, v in data["mcpServers"].items() if k != "proxima"} == OTHERS
-    assert data["mcpServers"]["proxima"] == expected_proxima("claude-desktop")
+    assert data["mcpServers"]["proxima"] == expected_proxima("claude-desktop", tmp_path)
     backup = path.with_name("claude_desktop_config.json.bak")
     assert backup.read_bytes() == before
     assert f"updated {path}" in result.out and f"backup: {backup}" in result.out
@@ -228,7 +229,7 @@ def test_replaces_an_older_proxima_entry_with_a_numbered_backup(tmp_path: Path):
     result = run_install("--client", "claude-code", cwd=tmp_path)
     assert result.code == 0, result.both
     data = json.loads(path.read_text())
-    assert data["mcpServers"]["proxima"] == expected_proxima("claude-code")
+    assert data["mcpServers"]["proxima"] == expected_proxima("claude-code", tmp_path)
     assert list(data["mcpServers"]) == ["proxima", "filesystem", "weather"]  # replaced in place
     assert {k: data["mcpServers"][k] for k in OTHERS} == OTHERS
     assert path.with_name(".mcp.json.bak").read_text() == "an earlier backup"
@@ -253,9 +254,9 @@ def test_a_second_identical_run_is_unchanged_and_writes_no_backup(tmp_path: Path
 
 def test_dry_run_prints_the_json_and_writes_nothing(tmp_path: Path):
     env = linux_env(tmp_path)
-    result = run_install("--client", "claude-desktop", "--dry-run", env=env)
+    result = run_install("--client", "claude-desktop", "--dry-run", env=env, cwd=tmp_path)
     assert result.code == 0, result.both
-    assert json.loads(result.out) == server_entry("claude-desktop")
+    assert json.loads(result.out) == server_entry("claude-desktop", workspace=tmp_path)
     assert "dry run: would create" in result.err
     assert not (tmp_path / "xdg").exists()
 
@@ -263,9 +264,12 @@ def test_dry_run_prints_the_json_and_writes_nothing(tmp_path: Path):
     path.parent.mkdir(parents=True)
     path.write_text(json.dumps({"mcpServers": OTHERS}))
     before = path.read_bytes()
-    result = run_install("--client", "claude-desktop", "--dry-run", env=env)
+    result = run_install("--client", "claude-desktop", "--dry-run", env=env, cwd=tmp_path)
     assert result.code == 0, result.both
-    assert json.loads(result.out)["mcpServers"] == {**OTHERS, "proxima": expected_proxima("claude-desktop")}
+    assert json.loads(result.out)["mcpServers"] == {
+        **OTHERS,
+        "proxima": expected_proxima("claude-desktop", tmp_path),
+    }
     assert "would update" in result.err and "would back up" in result.err
     assert path.read_bytes() == before
     assert files_in(path.parent) == {"claude_desktop_config.json"}
@@ -335,7 +339,7 @@ def test_vscode_jsonc_with_comments_is_merged(tmp_path: Path):
     data = json.loads(path.read_text())
     assert data["inputs"] == [{"id": "key", "type": "promptString", "description": "a // not a comment"}]
     assert data["servers"]["docs"] == {"type": "http", "url": "https://example.com//mcp/*x*/"}
-    assert data["servers"]["proxima"] == expected_proxima("vscode")
+    assert data["servers"]["proxima"] == expected_proxima("vscode", tmp_path)
     assert "comments" in result.out  # the note says they were not kept
     assert path.with_name("mcp.json.bak").read_text().startswith("// servers for this workspace")
 
@@ -456,7 +460,7 @@ def test_library_reports_match_what_was_written(tmp_path: Path):
 def test_click_options():
     runner = CliRunner()
     help_text = runner.invoke(install_command, ["--help"]).output
-    for option in ("--client", "--dry-run", "--path", "--json", *CLIENTS):
+    for option in ("--client", "--dry-run", "--path", "--workspace", "--json", *CLIENTS):
         assert option in help_text
     missing = runner.invoke(install_command, [])
     assert missing.exit_code == 2 and "--client" in missing.output
@@ -527,3 +531,59 @@ def test_a_relative_path_is_reported_absolute(tmp_path: Path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     report = install("vscode", path=Path("conf") / "mcp.json")
     assert report.path == tmp_path / "conf" / "mcp.json" and report.path.is_file()
+
+
+# --- the pinned workspace ---------------------------------------------------------------------------------------
+
+
+def test_the_workspace_is_pinned_by_absolute_path_and_must_exist(tmp_path: Path):
+    (tmp_path / "project" / "circuits").mkdir(parents=True)
+    path = tmp_path / "mcp.json"
+    given = run_install("--client", "vscode", "--path", str(path), "--workspace", "circuits",
+                        cwd=tmp_path / "project")  # fmt: skip
+    assert given.code == 0, given.both
+    args = json.loads(path.read_text())["servers"]["proxima"]["args"]
+    assert args == ["mcp", "--workspace", str((tmp_path / "project" / "circuits").resolve())]
+    assert f"--workspace {(tmp_path / 'project' / 'circuits').resolve()}" in given.out
+
+    before = path.read_bytes()
+    missing = run_via_main("--client", "vscode", "--path", str(path), "--workspace", str(tmp_path / "nope"))
+    assert missing.code == 3 and "OPTION_INVALID" in missing.err and "not a folder" in missing.err
+    assert "Traceback" not in missing.both and path.read_bytes() == before
+    assert (
+        install("vscode", path=tmp_path / "plain.json").content
+        == json.dumps(server_entry("vscode"), indent=2) + "\n"
+    )  # the library pins nothing unless asked
+
+
+def test_the_installed_server_keeps_its_workspace_wherever_the_client_starts_it(tmp_path: Path):
+    """The entry as written, started as a client starts it, from another folder (Claude Desktop uses `/`):
+    relative paths resolve in the pinned workspace, and a path outside it is refused."""
+    from mcp import Client, StdioServerParameters
+
+    from tests.mcp_helpers import Checked, run
+
+    workspace, elsewhere = tmp_path / "ws", tmp_path / "elsewhere"
+    workspace.mkdir()
+    elsewhere.mkdir()
+    qasm = 'OPENQASM 2.0;\ninclude "qelib1.inc";\nqreg q[3];\nh q[0];\n'
+    (workspace / "three.qasm").write_text(qasm)
+    (elsewhere / "three.qasm").write_text(qasm.replace("q[3]", "q[5]"))
+    (tmp_path / "outside.qasm").write_text(qasm)
+    path = tmp_path / ".mcp.json"
+    done = run_install("--client", "claude-code", "--path", str(path), "--workspace", str(workspace))
+    assert done.code == 0, done.both
+    entry = json.loads(path.read_text())["mcpServers"]["proxima"]
+
+    async def main():
+        params = StdioServerParameters(command=entry["command"], args=entry["args"], cwd=elsewhere,
+                                       env=dict(os.environ))  # fmt: skip
+        async with Client(params) as client:
+            checked = Checked(client)
+            described = await checked.ok("describe_circuit", {"circuit": "three.qasm"})
+            refused = await checked.error("describe_circuit", {"circuit": "../outside.qasm"})
+            return described, refused
+
+    described, refused = run(main())
+    assert described["num_qubits"] == 3  # the workspace's file, not the one in the folder it started in
+    assert refused["code"] == "FILE_UNREADABLE" and str(workspace.resolve()) in refused["message"]

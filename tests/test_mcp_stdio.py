@@ -147,8 +147,11 @@ def test_stdout_carries_only_protocol_messages(tmp_path: Path):
     ran = replies[3]["result"]
     assert not ran["isError"] and set(ran["structuredContent"]["result"]["counts"]) <= {"00", "11"}
     broken = replies[4]["result"]
-    assert broken["isError"] and broken["structuredContent"]["error"]["code"] == "QASM_SYNTAX"
-    assert "error" in replies[5] or replies[5]["result"]["isError"]  # an unknown tool: refused, still serving
+    assert broken["isError"] and "structuredContent" not in broken
+    assert broken["content"][0]["text"].startswith("QASM_SYNTAX: ")
+    assert broken["_meta"]["proxima/error"]["code"] == "QASM_SYNTAX"
+    assert replies[5]["error"]["code"] == -32602  # an unknown tool: refused, still serving
+    assert replies[5]["error"]["data"]["code"] == "INPUT_INVALID"
     assert replies[6]["result"]["contents"][0]["text"].startswith("OPENQASM 2.0")
 
 
@@ -177,3 +180,32 @@ def test_sigterm_stops_the_server_its_job_and_its_workers(tmp_path: Path):
     ]
     status = json.loads(proxima("status", job, "--json", cwd=tmp_path).out)
     assert status["state"] == "ABORTED" and "closed" in status["transitions"][-2]["reason"]
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        ["--token", "s3cret"],
+        ["--host", "0.0.0.0"],
+        ["--port", "9000"],
+        ["--allow-origin", "http://localhost:1"],
+    ],
+)
+def test_http_options_on_stdio_are_refused_not_ignored(tmp_path: Path, options: list[str]):
+    from tests.cli_helpers import proxima
+
+    refused = proxima("mcp", *options, cwd=tmp_path, timeout=60)
+    assert refused.code == 3 and refused.out == ""
+    assert "OPTION_INVALID" in refused.err and options[0] in refused.err and "--transport http" in refused.err
+    assert "Traceback" not in refused.err
+
+
+def test_a_token_in_the_environment_does_not_stop_a_stdio_server(tmp_path: Path):
+    process = subprocess.Popen(
+        SERVER, cwd=tmp_path, env=dict(os.environ) | {"PROXIMA_MCP_TOKEN": "s3cret"},
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    init = {"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}}
+    out, errors = process.communicate(_request(1, "initialize", init), timeout=60)
+    assert process.returncode == 0, errors
+    assert json.loads(out.splitlines()[0])["result"]["serverInfo"]["name"] == "proxima"

@@ -25,7 +25,7 @@ OUTCOME_COLUMNS = ("outcome", "bitstring")
 COUNT_COLUMNS = ("count", "counts")
 PROBABILITY_COLUMNS = ("probability",)
 SUM_TOLERANCE = 1e-3  # probabilities may be written with a 1e-12 cutoff, or rounded by a spreadsheet
-HINT_FORMATS = "give a .csv, .xlsx or .json file as Proxima writes them (proxima run ... -o FILE)"
+HINT_FORMATS = "give a .csv, .xlsx or .json file as Proxima writes a run's result"
 
 
 class ResultsData(BaseModel):
@@ -330,7 +330,7 @@ def _from_json(path: Path) -> ResultsData:
             raise _fail(
                 path,
                 "no 'counts' or 'probabilities' in the JSON object",
-                "give {'counts': {'00': 510, '11': 490}} or a file written by proxima run -o FILE.json",
+                "give {'counts': {'00': 510, '11': 490}} or a .json file as Proxima writes a run's result",
             )
     counts = _json_counts(path, payload.get("counts"))
     declared = payload.get("num_clbits") if isinstance(payload.get("num_clbits"), int) else None

@@ -10,7 +10,7 @@ from proxima_agent.backends.aer_backend import AerDensityMatrix, AerStatevector
 from proxima_agent.backends.base import Backend, BackendInfo, RunOptions
 from proxima_agent.backends.cirq_backend import CirqDensityMatrix, CirqStatevector
 from proxima_agent.backends.lret import LretBackend
-from proxima_agent.errors import BackendUnavailableError, ProximaError, UnknownBackendError
+from proxima_agent.errors import BackendUnavailableError, ProximaError, UnknownBackendError, quoted
 
 _BACKENDS: dict[str, type[Backend]] = {
     cls.id: cls for cls in (CirqStatevector, CirqDensityMatrix, AerStatevector, AerDensityMatrix, LretBackend)
@@ -25,9 +25,9 @@ def get_backend(backend_id: str, *, require_available: bool = True) -> Backend:
     cls = _BACKENDS.get(backend_id.strip().lower())
     if cls is None:
         raise UnknownBackendError(
-            f"unknown backend {backend_id!r}",
+            f"unknown backend {quoted(backend_id)}",
             hint="available backends: " + ", ".join(i.id for i in list_backends() if i.available),
-            backend=backend_id,
+            backend=backend_id if len(backend_id) <= 64 else quoted(backend_id),
         )
     backend = cls()
     if require_available:

@@ -1,7 +1,9 @@
 """Register Proxima's MCP server with a client: Claude Desktop, Claude Code or VS Code.
 
 GUI clients (Claude Desktop above all) start servers without the shell's PATH or virtual environment, so the
-entry written here names the absolute path of this installation's `proxima` script. The client's file is
+entry written here names the absolute path of this installation's `proxima` script; and in a folder of their
+choosing (Claude Desktop: `/`), so it pins the workspace (`--workspace ABSOLUTE_PATH`): the folder that file
+paths must stay inside is the one chosen at install time, not wherever the client starts the server. The client's file is
 merged, never rewritten blindly: every other key and server is kept, the old file is copied to a backup
 first, the new one is written atomically, and a file that cannot be parsed is left alone with an error that
 says where it is broken.
@@ -130,17 +132,34 @@ def default_command(executable: str | None = None, *, platform: str = sys.platfo
     return [str(exe), "-m", "proxima_agent", "mcp"]
 
 
-def server_entry(client: Client, *, command: list[str] | None = None) -> dict[str, Any]:
-    """The fragment to merge into CLIENT's file: its servers key holding the one "proxima" entry."""
+def server_entry(
+    client: Client, *, command: list[str] | None = None, workspace: Path | None = None
+) -> dict[str, Any]:
+    """The fragment to merge into CLIENT's file: its servers key holding the one "proxima" entry. With a
+    WORKSPACE, the command ends with `--workspace ABSOLUTE_PATH`."""
     if client not in SECTIONS:
         raise OptionError(f"unknown MCP client {client!r}", hint=f"choose one of {', '.join(CLIENTS)}")
     command = default_command() if command is None else list(command)
     if not command or not command[0]:
         raise OptionError("the server command is empty", hint="give the program to run, then its arguments")
+    if workspace is not None:
+        command += ["--workspace", str(pinned_workspace(workspace))]
     entry: dict[str, Any] = {"command": command[0], "args": command[1:]}
     if client != "claude-desktop":
         entry = {"type": "stdio", **entry}
     return {SECTIONS[client]: {SERVER_NAME: entry}}
+
+
+def pinned_workspace(workspace: Path) -> Path:
+    """WORKSPACE as the entry names it: absolute, links resolved; it must be an existing folder."""
+    path = Path(workspace).expanduser().resolve()
+    if not path.is_dir():
+        raise OptionError(
+            f"the workspace {path} is not a folder",
+            hint="give an existing folder with --workspace (the default is the current one)",
+            path=str(path),
+        )
+    return path
 
 
 def strip_jsonc(text: str) -> str:
@@ -313,12 +332,14 @@ def install(
     dry_run: bool = False,
     path: Path | None = None,
     command: list[str] | None = None,
+    workspace: Path | None = None,
 ) -> InstallReport:
     """Add (or replace) the "proxima" server in CLIENT's configuration file, keeping everything else.
 
-    PATH overrides the client's usual file; COMMAND overrides the absolute `proxima mcp` of this installation.
-    With DRY_RUN nothing is written: the report holds the text that would be."""
-    fragment = server_entry(client, command=command)
+    PATH overrides the client's usual file; COMMAND overrides the absolute `proxima mcp` of this installation;
+    WORKSPACE, when given, is pinned in the entry (`--workspace ABSOLUTE_PATH`). With DRY_RUN nothing is
+    written: the report holds the text that would be."""
+    fragment = server_entry(client, command=command, workspace=workspace)
     section = SECTIONS[client]
     entry = fragment[section][SERVER_NAME]
     target = (Path(path).expanduser() if path is not None else config_path(client)).absolute()
@@ -392,14 +413,21 @@ NEXT_STEPS: dict[str, str] = {
     default=None,
     help="Write this configuration file instead of the client's usual one.",
 )
+@click.option(
+    "--workspace",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=".",
+    show_default="the current folder",
+    help="The folder the server's file paths must stay inside, pinned in the entry as an absolute path.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document for machines.")
-def install_command(client: Client, dry_run: bool, path: Path | None, as_json: bool) -> None:
-    """Register Proxima's MCP server (`proxima mcp`, by absolute path) with an MCP client.
+def install_command(client: Client, dry_run: bool, path: Path | None, workspace: Path, as_json: bool) -> None:
+    """Register Proxima's MCP server (`proxima mcp --workspace FOLDER`, by absolute paths) with an MCP client.
 
     The client's file is merged: other servers and settings are kept, an older proxima entry is replaced,
     the old file is backed up to NAME.bak first. A file that is not valid JSON is never overwritten.
     """
-    report = install(client, dry_run=dry_run, path=path)
+    report = install(client, dry_run=dry_run, path=path, workspace=workspace)
     if as_json:
         click.echo(json.dumps(report.model_dump(mode="json"), indent=2))
         return

@@ -1,8 +1,9 @@
 """MCP resources: what is too large for a tool result, or worth reading on its own. The backends, a job's
 status, a result (JSON, its counts as CSV, its arrays as .npy), and the circuit library as OpenQASM.
 
-A resource only reads what the tools and the engine computed and stored; a failure is an MCP error that
-carries Proxima's code and hint.
+A resource only reads what the tools and the engine computed and stored, with the server's runtime (its
+configuration and workspace); a failure is a JSON-RPC error that carries Proxima's code and hint (-32602 for
+an unknown job, circuit or array, as `proxima_agent.mcp.errors` maps them).
 """
 
 from __future__ import annotations
@@ -16,38 +17,47 @@ from pathlib import Path
 from typing import Any
 
 from mcp.server.mcpserver import Context, MCPServer
-from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
+from mcp.shared.exceptions import MCPError
 
-from proxima_agent.errors import JobNotFoundError, ProximaError
+from proxima_agent.errors import JobNotFoundError, ProximaError, quoted
+from proxima_agent.mcp import errors
 from proxima_agent.tools.context import Runtime, ToolContext
 
 ARRAYS = ("probabilities", "statevector", "density_matrix")
 
 
 def _reported(fn: Callable[..., Awaitable[Any]]) -> Callable[..., Awaitable[Any]]:
-    """Proxima's errors become resource errors with the code and hint in the message."""
+    """Proxima's errors become JSON-RPC errors with the code and hint (before the SDK would hide them); a bug
+    is logged with its traceback and reported without it."""
 
     @wraps(fn)
     async def read(*args: Any, **kwargs: Any) -> Any:
         try:
             return await fn(*args, **kwargs)
-        except JobNotFoundError as exc:
-            raise ResourceNotFoundError(_described(exc)) from None
+        except MCPError:
+            raise
         except ProximaError as exc:
-            raise ResourceError(_described(exc)) from None
+            raise errors.protocol_error(exc) from None
+        except Exception:
+            raise errors.internal_protocol_error(f"the resource {fn.__name__}") from None
 
     return read
-
-
-def _described(exc: ProximaError) -> str:
-    return f"{exc.code}: {exc.message}" + (f" (hint: {exc.hint})" if exc.hint else "")
 
 
 def _runtime(ctx: Context[Runtime, Any]) -> Runtime:
     return ctx.request_context.lifespan_context
 
 
+def _job_id(job_id: str) -> str:
+    """A job id from a URI, checked as the tools check one (INPUT_INVALID for one that cannot be a job's)."""
+    from proxima_agent.tools.registry import get_tool
+
+    get_tool("job_status").parse({"job_id": job_id})
+    return job_id
+
+
 async def _stored_result(ctx: Context[Runtime, Any], job_id: str) -> dict[str, Any]:
+    job_id = _job_id(job_id)
     engine = await _runtime(ctx).engine()
     record = await engine.store.get_job(job_id)
     if not record.result_path:
@@ -65,7 +75,8 @@ async def _stored_result(ctx: Context[Runtime, Any], job_id: str) -> dict[str, A
 def counts_csv(data: dict[str, Any]) -> str:
     """All outcomes, most frequent first: outcome, count, frequency, and the exact probability where known."""
     counts: dict[str, int] = data["counts"]
-    probs = data.get("probabilities") if isinstance(data.get("probabilities"), dict) else {}
+    given = data.get("probabilities")
+    probs: dict[str, float] = given if isinstance(given, dict) else {}
     keys = sorted(set(counts) | set(probs), key=lambda k: (-counts.get(k, 0), -probs.get(k, 0.0), k))
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
@@ -93,22 +104,25 @@ def array_npy(data: dict[str, Any], name: str, job_id: str) -> bytes:
     return buffer.getvalue()
 
 
-def register(server: MCPServer[Runtime], config: Any = None) -> None:
+def register(server: MCPServer[Runtime], runtime: Runtime) -> list[str]:
+    """Add the resources to SERVER, reading with RUNTIME (the one its tools use); returns their URIs."""
+
     @server.resource(
         "proxima://backends", name="backends", mime_type="application/json",
         description="The simulators: availability, version, method, noise kinds, qubits that fit here now",
     )  # fmt: skip
     @_reported
-    async def backends() -> str:  # a static resource gets no context; listing needs no engine
+    async def backends() -> str:  # a static resource gets no context: the runtime is the server's
         from proxima_agent.tools.circuits import ListBackendsInput, list_backends
 
-        listing = await list_backends(ListBackendsInput(), ToolContext(Runtime(config)))
+        listing = await list_backends(ListBackendsInput(), ToolContext(runtime))
         return listing.model_dump_json(indent=1)
 
     @server.resource(
         "proxima://circuits", name="circuits", mime_type="application/json",
         description="The named circuits of the library and their parameters",
     )  # fmt: skip
+    @_reported
     async def circuits() -> str:
         from proxima_agent.circuits.library import LIBRARY
 
@@ -135,7 +149,7 @@ def register(server: MCPServer[Runtime], config: Any = None) -> None:
     async def job(job_id: str, ctx: Context[Runtime, Any]) -> str:
         from proxima_agent.tools.jobs import JobInput, job_status
 
-        status = await job_status(JobInput(job_id=job_id), ToolContext(_runtime(ctx)))
+        status = await job_status(JobInput(job_id=_job_id(job_id)), ToolContext(_runtime(ctx)))
         return status.model_dump_json(indent=1)
 
     @server.resource(
@@ -161,5 +175,11 @@ def register(server: MCPServer[Runtime], config: Any = None) -> None:
     @_reported
     async def array(job_id: str, array: str, ctx: Context[Runtime, Any]) -> bytes:
         if array not in ARRAYS:
-            raise JobNotFoundError(f"no array {array!r}", hint=f"arrays: {', '.join(ARRAYS)}")
+            raise JobNotFoundError(f"no array {quoted(array)}", hint=f"arrays: {', '.join(ARRAYS)}")
         return array_npy(await _stored_result(ctx, job_id), array, job_id)
+
+    return [
+        "proxima://backends", "proxima://circuits", "proxima://circuits/{name}", "proxima://jobs/{job_id}",
+        "proxima://results/{job_id}", "proxima://results/{job_id}/counts.csv",
+        "proxima://results/{job_id}/{array}.npy",
+    ]  # fmt: skip

@@ -2,11 +2,15 @@
 resources, and the skills as prompts. It adds no capability of its own; the transport is chosen at the edge
 (`proxima_agent.mcp.http` for streamable HTTP, `run_stdio` here).
 
-Each tool is registered from its `ToolSpec`: the input model's fields become the tool's arguments (their JSON
-Schema advertised as it is, their validation done by the model, so that a bad argument comes back as a tool
-error with a code and a hint), the output model is the output schema, and `tools/<name>.md` gives the
-description and annotations. Errors are results (`isError`), never tracebacks; nothing but JSON-RPC reaches
-stdout (logs go to the log file and stderr).
+Each tool is registered from its `ToolSpec`: the input model's JSON Schema is the tool's input schema (with
+`additionalProperties: false`), the arguments reach the input model as the client sent them (so that a missing,
+misspelt or bad argument comes back as a tool error with a code and a hint, and every tool reads a value
+written as a string the same way), the output model is the output schema, and `tools/<name>.md` gives the
+description and annotations. How failures reach the client is `proxima_agent.mcp.errors`; nothing but
+JSON-RPC reaches stdout (logs go to the log file).
+
+Resources and tools share the server's one `Runtime` (its configuration and workspace), however the server is
+built.
 """
 
 from __future__ import annotations
@@ -25,11 +29,14 @@ import anyio
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.prompts.base import Prompt, PromptArgument
 from mcp.server.mcpserver.resolve import AcceptedElicitation, Elicit, ElicitationResult, Resolve
+from mcp.server.mcpserver.tools import Tool
+from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase
 from mcp_types import CallToolResult, ImageContent, TextContent, ToolAnnotations
-from pydantic import BaseModel, Field, WithJsonSchema
+from pydantic import BaseModel, ConfigDict, Field
 
 from proxima_agent import __version__
-from proxima_agent.errors import InputError, ProximaError
+from proxima_agent.errors import ProximaError
+from proxima_agent.mcp import errors
 from proxima_agent.tools.context import Runtime, ToolContext
 from proxima_agent.tools.models import ErrorInfo
 from proxima_agent.tools.registry import ToolSpec, registry
@@ -60,50 +67,52 @@ class NoQuestion(BaseModel):
     reason: Literal["not needed", "client cannot elicit"]
 
 
+class ProximaServer(MCPServer[Runtime]):
+    """The SDK's server, knowing the names it serves (for the error mapping) and its runtime."""
+
+    runtime: Runtime
+    proxima_prompts: dict[str, list[str]]  # prompt name -> the arguments it takes
+    proxima_resources: list[str]  # URIs and URI templates, for the hint of an unknown resource
+
+
 def build_server(
     config: Any = None, workspace: Path | None = None, *, runtime: Runtime | None = None
-) -> MCPServer[Runtime]:
-    """A server with its own runtime (the engine opened in the background, closed with the server), or with
-    the caller's `runtime`, which the caller then closes."""
+) -> ProximaServer:
+    """A server with its own runtime (the engine opened in the background after start, closed when the last
+    session ends), or with the caller's `runtime`, which the caller then closes. Tools and resources all use
+    that one runtime."""
+    shared = runtime or Runtime(config, workspace)
+    sessions = 0
 
     @asynccontextmanager
     async def lifespan(_: MCPServer[Runtime]) -> AsyncIterator[Runtime]:
-        own = runtime or Runtime(config, workspace)
+        nonlocal sessions
+        sessions += 1
         # The engine (numpy, the database, a warm worker) opens shortly after start: loading it at once would
         # compete for the CPU with the client's first requests; a tool call before then opens it itself.
-        warming = asyncio.get_running_loop().call_later(WARM_UP_AFTER_S, own.warm_up)
+        warming = asyncio.get_running_loop().call_later(WARM_UP_AFTER_S, shared.warm_up)
         try:
-            yield own
+            yield shared
         finally:
             warming.cancel()
-            if runtime is None:
+            sessions -= 1
+            if runtime is None and sessions == 0:
                 with anyio.CancelScope(shield=True):  # a cancelled server still stops its workers
-                    await own.close()
+                    await shared.close()
 
-    server: MCPServer[Runtime] = MCPServer(
+    server = ProximaServer(
         "proxima", title="Proxima", version=__version__, instructions=INSTRUCTIONS, lifespan=lifespan,
-        log_level="WARNING",
+        log_level="WARNING", tools=[proxima_tool(spec) for spec in registry().values()],
     )  # fmt: skip
-    for spec in registry().values():
-        doc = spec.doc
-        server.add_tool(
-            tool_function(spec),
-            name=spec.name,
-            title=doc.title,
-            description=doc.description,
-            annotations=ToolAnnotations(
-                title=doc.title,
-                read_only_hint=doc.annotations.read_only,
-                destructive_hint=doc.annotations.destructive,
-                idempotent_hint=doc.annotations.idempotent,
-                open_world_hint=doc.annotations.open_world,
-            ),
-        )
+    server.runtime = shared
     from proxima_agent.mcp import resources
 
-    resources.register(server, config)
-    for prompt in skill_prompts():
+    server.proxima_resources = resources.register(server, shared)
+    prompts = skill_prompts()
+    for prompt in prompts:
         server.add_prompt(prompt)
+    server.proxima_prompts = {p.name: [a.name for a in p.arguments or []] for p in prompts}
+    server.middleware.append(errors.middleware(server))
     return server
 
 
@@ -114,30 +123,59 @@ def runtime_of(ctx: Context[Runtime, Any]) -> Runtime:
 # --- tools --------------------------------------------------------------------------------------------------
 
 
-def tool_function(spec: ToolSpec) -> Any:
-    """An async function whose signature is the input model's fields (plus the MCP context, and the consent
-    resolver for tools that may need it), so that the SDK advertises exactly the model's JSON Schema."""
+class RawArguments(ArgModelBase):
+    """The SDK's argument model for every tool: it takes the arguments as the client sent them, unchanged, so
+    that the tool's own input model alone validates and coerces them (the same way on every front door)."""
+
+    model_config = ConfigDict(extra="allow", arbitrary_types_allowed=True)
+
+    def model_dump_one_level(self) -> dict[str, Any]:
+        return {"arguments": dict(self.__pydantic_extra__ or {})}
+
+
+def proxima_tool(spec: ToolSpec) -> Tool:
+    """The SDK tool for SPEC: described by `tools/<name>.md`, its input schema the input model's, its output
+    schema the output model's, its arguments handed over raw (RawArguments)."""
+    doc = spec.doc
+    tool = Tool.from_function(
+        tool_function(spec),
+        name=spec.name,
+        title=doc.title,
+        description=doc.description,
+        annotations=ToolAnnotations(
+            title=doc.title,
+            read_only_hint=doc.annotations.read_only,
+            destructive_hint=doc.annotations.destructive,
+            idempotent_hint=doc.annotations.idempotent,
+            open_world_hint=doc.annotations.open_world,
+        ),
+    )
+    tool.fn_metadata.arg_model = RawArguments
+    tool.parameters = input_schema(spec)
+    return tool
+
+
+def input_schema(spec: ToolSpec) -> dict[str, Any]:
     schema = spec.input_model.model_json_schema()
-    params = []
-    for name, field in spec.input_model.model_fields.items():
-        default = inspect.Parameter.empty
-        if not field.is_required():
-            default = field.get_default(call_default_factory=True)
-        # Any: the SDK passes the value through; the input model validates it, so errors carry a code and hint
-        annotation = Annotated[Any, WithJsonSchema(schema["properties"][name])]
-        params.append(
-            inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
-        )
-    arg_params = list(params)
-    params.append(inspect.Parameter("ctx", inspect.Parameter.KEYWORD_ONLY, annotation=Context))
+    schema["additionalProperties"] = False  # unknown arguments are refused, not ignored
+    return schema
+
+
+def tool_function(spec: ToolSpec) -> Any:
+    """An async function of the raw `arguments` (plus the MCP context, and the consent resolver for tools that
+    may need it)."""
+    params = [
+        inspect.Parameter("arguments", inspect.Parameter.KEYWORD_ONLY, default=None, annotation=Any),
+        inspect.Parameter("ctx", inspect.Parameter.KEYWORD_ONLY, annotation=Context),
+    ]
     if spec.consent_check is not None:
-        answer = Annotated[ElicitationResult[ForceConsent], Resolve(_consent_resolver(spec, arg_params))]
+        answer = Annotated[ElicitationResult[ForceConsent], Resolve(_consent_resolver(spec))]
         params.append(inspect.Parameter("consent_answer", inspect.Parameter.KEYWORD_ONLY, annotation=answer))
 
     async def call(
-        ctx: Context[Runtime, Any], consent_answer: Any = None, **arguments: Any
+        *, arguments: dict[str, Any] | None = None, ctx: Context[Runtime, Any], consent_answer: Any = None
     ) -> CallToolResult:
-        return await run_tool(spec, arguments, ctx, consent_answer)
+        return await run_tool(spec, arguments or {}, ctx, consent_answer)
 
     returns = Annotated[CallToolResult, spec.output_model]
     call.__signature__ = inspect.Signature(params, return_annotation=returns)  # type: ignore[attr-defined]
@@ -146,28 +184,32 @@ def tool_function(spec: ToolSpec) -> Any:
     return call
 
 
-def _consent_resolver(spec: ToolSpec, arg_params: list[inspect.Parameter]) -> Any:
+def _consent_resolver(spec: ToolSpec) -> Any:
     """Before the tool runs: if the call would need the user's consent (a run that does not fit), ask the
     user by elicitation where the client supports it. The SDK carries the question in either protocol era."""
 
-    async def resolve(ctx: Context[Runtime, Any], **arguments: Any) -> Elicit[ForceConsent] | NoQuestion:
+    async def resolve(arguments: Any, ctx: Context[Runtime, Any]) -> Elicit[ForceConsent] | NoQuestion:
         assert spec.consent_check is not None
         try:
-            args = spec.parse(arguments)
+            args = spec.parse(arguments or {})
         except ProximaError:
             return NoQuestion(reason="not needed")  # the call itself reports bad arguments
         capabilities = ctx.client_capabilities
         if capabilities is None or capabilities.elicitation is None:  # nobody to ask: the engine refuses
             return NoQuestion(reason="client cannot elicit")
-        question = await spec.consent_check(args, ToolContext(runtime_of(ctx)))
+        try:
+            question = await spec.consent_check(args, ToolContext(runtime_of(ctx)))
+        except ProximaError:
+            return NoQuestion(reason="not needed")  # the call itself reports it, as a tool error
+        except Exception:
+            log.exception("consent check of %s failed", spec.name)
+            return NoQuestion(reason="not needed")  # likewise
         if question is None:
             return NoQuestion(reason="not needed")
         return Elicit(f"{question.title}. {question.detail} Run it anyway?", ForceConsent)
 
-    params = [*arg_params, inspect.Parameter("ctx", inspect.Parameter.KEYWORD_ONLY, annotation=Context)]
     returns = Elicit[ForceConsent] | NoQuestion
-    resolve.__signature__ = inspect.Signature(params, return_annotation=returns)  # type: ignore[attr-defined]
-    resolve.__annotations__ = {p.name: p.annotation for p in params} | {"return": returns}
+    resolve.__annotations__ = {"arguments": Any, "ctx": Context, "return": returns}
     resolve.__qualname__ = f"consent_for_{spec.name}"
     return resolve
 
@@ -196,49 +238,18 @@ async def run_tool(
 
     tool_ctx = ToolContext(runtime_of(ctx), progress=progress, consent=_consent_provider(consent_answer))
     try:
-        _refuse_unknown(spec, ctx)
         output = await spec.call(arguments, tool_ctx)
     except ProximaError as exc:
-        log.info("tool %s: %s %s", spec.name, exc.code, exc.message)
-        return error_result(ErrorInfo.of(exc))
-    except Exception as exc:  # a bug: logged with its traceback, reported without one
-        log.exception("tool %s failed", spec.name)
-        from proxima_agent.logs import log_file
-
-        return error_result(
-            ErrorInfo(
-                code=ProximaError.code,
-                message=f"internal error in {spec.name}: {type(exc).__name__}: {exc}",
-                hint=f"details are in {log_file()}; please report it",
-            )
-        )
+        log.info("tool %s: %s %s", spec.name, exc.code, errors.log_line(exc.message))
+        return errors.tool_error(ErrorInfo.of(exc))
+    except Exception:  # a bug: logged with its traceback, reported without one
+        return errors.tool_error(errors.internal_error(f"the tool {spec.name}"))
     content: list[Any] = [TextContent(type="text", text=output.text())]
     for mime, data in output.images():
         import base64
 
         content.append(ImageContent(type="image", data=base64.b64encode(data).decode(), mime_type=mime))
     return CallToolResult(content=content, structured_content=output.model_dump(mode="json"))
-
-
-def _refuse_unknown(spec: ToolSpec, ctx: Context[Runtime, Any]) -> None:
-    """The SDK drops arguments a tool does not declare; a misspelt one must not be ignored silently."""
-    params = ctx.request_context.params or {}
-    given = params.get("arguments") or {}
-    unknown = sorted(set(given) - set(spec.input_model.model_fields))
-    if unknown:
-        raise InputError(
-            f"{spec.name}: unknown argument(s) {', '.join(unknown)}",
-            hint=f"{spec.name} takes: {', '.join(spec.input_model.model_fields)}",
-            tool=spec.name,
-        )
-
-
-def error_result(error: ErrorInfo) -> CallToolResult:
-    return CallToolResult(
-        content=[TextContent(type="text", text=error.text())],
-        structured_content={"error": error.model_dump(mode="json")},
-        is_error=True,
-    )
 
 
 # --- prompts: the skills ------------------------------------------------------------------------------------
@@ -308,10 +319,37 @@ def run_stdio(config: Any = None, workspace: Path | None = None) -> None:
 
             group.start_soon(stop_on_signal)
             try:
-                await server.run_stdio_async()
+                await serve_stdio(server)
             finally:
                 with anyio.CancelScope(shield=True):
                     await runtime.close()
             group.cancel_scope.cancel()
 
     anyio.run(serve)
+
+
+async def serve_stdio(server: MCPServer[Any]) -> None:
+    """The SDK's stdio transport, answering a line that is not a JSON-RPC message as JSON-RPC says (-32700 or
+    -32600; the SDK alone would drop it, leaving the client waiting)."""
+    from mcp.server.stdio import stdio_server
+    from mcp.shared.message import SessionMessage
+
+    lowlevel = server._lowlevel_server  # what MCPServer.run_stdio_async drives, with these streams
+    async with stdio_server() as (read_stream, write_stream):
+        send, receive = anyio.create_memory_object_stream[SessionMessage | Exception](0)
+
+        async def sort_lines() -> None:
+            async with send:
+                async for item in read_stream:
+                    if isinstance(item, Exception):
+                        reply = errors.unreadable_line_reply(item)
+                        if reply is not None:
+                            log.info("stdio: %s", reply.error.message)
+                            await write_stream.send(SessionMessage(reply))
+                        continue
+                    await send.send(item)
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(sort_lines)
+            await lowlevel.run(receive, write_stream, lowlevel.create_initialization_options())
+            group.cancel_scope.cancel()

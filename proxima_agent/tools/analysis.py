@@ -15,7 +15,7 @@ from proxima_agent.analysis.figures import Consensus, OutcomeStatistics
 from proxima_agent.errors import InputError, JobStateError, ProximaError
 from proxima_agent.tools.context import ToolContext
 from proxima_agent.tools.jobs import JobId, JobView, WaitArg, current_view, wait_until_ended
-from proxima_agent.tools.models import CircuitArg, NoiseArg, ShotsArg, ToolInput, ToolOutput
+from proxima_agent.tools.models import BackendId, CircuitArg, NoiseArg, ShotsArg, ToolInput, ToolOutput
 
 IDEAL_MAX_QUBITS = 20  # the noiseless reference of `interpret` is a state vector: 16 MiB at 20 qubits
 
@@ -49,8 +49,10 @@ class CompareInput(ToolInput):
     circuit: CircuitArg | None = Field(
         None, description="the circuit to run on each backend (or give job_ids)"
     )
-    backends: list[str] | None = Field(
-        None, description="backend ids to compare (default: every enabled backend that can run it here)"
+    backends: list[BackendId] | None = Field(
+        None,
+        max_length=16,
+        description="backend ids to compare (default: every enabled backend that can run it here)",
     )
     shots: ShotsArg = None
     seed: int | None = Field(None, ge=0, description="one seed for every run (default: drawn once, reported)")
@@ -211,8 +213,8 @@ class InterpretInput(ToolInput):
         None, min_length=2, max_length=16, description="completed jobs to compare"
     )
     file: str | None = Field(
-        None, max_length=4096, description="a results file in the workspace (.csv, .xlsx or .json, as written "
-        "by `proxima run -o`)",
+        None, max_length=4096, description="a results file in the workspace (.csv, .xlsx or .json, as Proxima "
+        "writes a run's result)",
     )  # fmt: skip
     ideal: bool = Field(
         True,

@@ -60,12 +60,14 @@ class Runtime:
             self._opening = asyncio.ensure_future(self._open())
 
     async def close(self) -> None:
+        """Close the engine; the runtime can be used again (the next call opens a new engine)."""
         if self._opening is not None and self._engine is None:
             with contextlib.suppress(Exception):
                 await self._opening
+        self._opening = None
         if self._engine is not None:
-            await self._engine.close()
-            self._engine = None
+            engine, self._engine = self._engine, None
+            await engine.close()
 
     def enabled_backends(self) -> list[str]:
         from proxima_agent.backends.registry import backend_ids

@@ -6,6 +6,7 @@ The agent loop and the MCP server both serve tools from here; neither re-impleme
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from functools import cache
@@ -13,7 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from proxima_agent.errors import InputError, ProximaError
+from proxima_agent.errors import InputError, ProximaError, quoted
 from proxima_agent.tools.context import ToolContext
 from proxima_agent.tools.models import ToolOutput
 
@@ -63,23 +64,135 @@ class ToolSpec:
         try:
             return self.input_model.model_validate(arguments)
         except ValidationError as exc:
-            raise argument_error(self.name, exc) from None
+            raise argument_error(self.name, exc, self.input_model) from None
 
     async def call(self, arguments: dict[str, Any] | BaseModel, ctx: ToolContext) -> ToolOutput:
         args = arguments if isinstance(arguments, BaseModel) else self.parse(arguments)
         return await self.fn(args, ctx)
 
 
-def argument_error(tool: str, exc: ValidationError) -> InputError:
-    problems = []
-    for error in exc.errors()[:5]:
-        where = ".".join(str(part) for part in error["loc"]) or "(arguments)"
-        problems.append(f"{where}: {error['msg']}")
+def argument_error(tool: str, exc: ValidationError, model: type[BaseModel] | None = None) -> InputError:
+    """The InputError for arguments the input model refused: the arguments named (never their values), and a
+    hint in the tools' language saying what the first of them takes."""
+    fields = list(model.model_fields) if model is not None else []
+    errors = exc.errors()
+    unknown = [e["loc"][0] for e in errors if e["type"] == "extra_forbidden" and len(e["loc"]) == 1]
+    if unknown:
+        names = ", ".join(_name(u) for u in unknown[:5]) + (
+            f" and {len(unknown) - 5} more" if len(unknown) > 5 else ""
+        )
+        return InputError(
+            f"{tool}: unknown argument(s) {names}",
+            hint=f"{tool} takes: {', '.join(fields)}"
+            if fields
+            else "the tool's input schema lists its arguments",
+            tool=tool,
+            arguments=[_name(u) for u in unknown[:5]],
+        )
+    missing = [str(e["loc"][0]) for e in errors if e["type"] == "missing" and len(e["loc"]) == 1]
+    if missing:
+        first = missing[0]
+        return InputError(
+            f"{tool}: missing required argument(s) {', '.join(missing)}",
+            hint=f"give {first}: {_takes(model, first)}",
+            tool=tool,
+            arguments=missing,
+        )
+    problems = [f"{_where(e['loc'], model)}: {e['msg']}" for e in _relevant(errors)[:5]]
+    first = str(errors[0]["loc"][0]) if errors and errors[0]["loc"] else ""
     return InputError(
         f"{tool}: invalid arguments: " + "; ".join(problems),
-        hint="the tool's input schema lists each argument, its type and its limits",
+        hint=f"{first}: {_takes(model, first)}"
+        if first in fields
+        else "the tool's input schema lists each argument, its type and its limits",
         tool=tool,
+        arguments=[first] if first in fields else [],
     )
+
+
+def _relevant(errors: list[Any]) -> list[Any]:
+    """One argument that fails every branch of a union (`str | object | null`) gives an error per branch: keep
+    the branches whose type matched (a string too long, not "should be an object")."""
+    groups: dict[Any, list[Any]] = {}
+    for error in errors:
+        groups.setdefault(error["loc"][:1], []).append(error)
+    kept = []
+    for group in groups.values():
+        matched = [e for e in group if not e["type"].endswith("_type")]
+        kept.extend(matched or group[:1])
+    return kept
+
+
+def _where(loc: tuple[Any, ...], model: type[BaseModel] | None) -> str:
+    """Where in the arguments: the argument, list positions, and the key of a dict argument (not the names
+    pydantic gives union branches)."""
+    if not loc:
+        return "(arguments)"
+    text = _name(loc[0])
+    is_dict = (
+        model is not None
+        and _input_schema(model).get("properties", {}).get(str(loc[0]), {}).get("type") == "object"
+    )
+    for i, part in enumerate(loc[1:]):
+        if isinstance(part, int):
+            text += f"[{part}]"
+        elif i == 0 and is_dict:
+            text += f"[{_name(part)}]"
+    return text
+
+
+def _name(part: Any) -> str:
+    """An argument's name or a position in it, as given by the caller: never echoed at length."""
+    return str(part) if isinstance(part, int) or len(str(part)) <= 40 else quoted(part, 40)
+
+
+def _takes(model: type[BaseModel] | None, name: str) -> str:
+    """What an argument takes, from the input schema: its type and limits, then its description."""
+    if model is None:
+        return "see the tool's input schema"
+    schema = _input_schema(model).get("properties", {}).get(name, {})
+    return describe_schema(schema, _input_schema(model).get("$defs", {}))
+
+
+@cache
+def _input_schema(model: type[BaseModel]) -> dict[str, Any]:
+    return model.model_json_schema()
+
+
+def describe_schema(schema: dict[str, Any], defs: dict[str, Any] | None = None) -> str:
+    """A JSON Schema in a few words: `an integer > 0 and <= 10000000, or null; shots (default ...)`."""
+    options = schema.get("anyOf") or [schema]
+    kinds = []
+    for option in options:
+        if "$ref" in option and defs:
+            option = defs.get(option["$ref"].rsplit("/", 1)[-1], option)
+        kinds.append(_describe_one(option))
+    text = ", or ".join(dict.fromkeys(k for k in kinds if k))
+    description = schema.get("description")
+    return f"{text}; {description}" if text and description else text or description or "see the input schema"
+
+
+def _describe_one(schema: dict[str, Any]) -> str:
+    if "enum" in schema or "const" in schema:
+        values = schema.get("enum", [schema.get("const")])
+        return "one of " + ", ".join(json.dumps(v) for v in values)
+    kind = schema.get("type")
+    words = {"integer": "an integer", "number": "a number", "string": "a string", "boolean": "true or false",
+             "array": "an array", "object": "an object", "null": "null"}  # fmt: skip
+    text = words.get(kind, "") if isinstance(kind, str) else ""
+    bounds = [f"{sign} {schema[key]}" for key, sign in
+              (("exclusiveMinimum", ">"), ("minimum", ">="), ("exclusiveMaximum", "<"), ("maximum", "<="))
+              if key in schema]  # fmt: skip
+    sizes = [f"{word} {schema[key]} {unit}" for key, word, unit in
+             (("minLength", "at least", "characters"), ("maxLength", "at most", "characters"),
+              ("minItems", "at least", "items"), ("maxItems", "at most", "items"),
+              ("maxProperties", "at most", "keys"))
+             if key in schema and not (key == "minLength" and schema[key] == 1)]  # fmt: skip
+    if sizes:
+        text += " of " + " and ".join(sizes)
+    if bounds:
+        text += " " + " and ".join(bounds)
+    return text.strip()
 
 
 def split_front_matter(text: str, where: str) -> tuple[dict[str, Any], str]:
@@ -136,7 +249,7 @@ def registry() -> dict[str, ToolSpec]:
 def get_tool(name: str) -> ToolSpec:
     tools = registry()
     if name not in tools:
-        raise InputError(f"unknown tool {name!r}", hint="tools: " + ", ".join(tools), tool=name)
+        raise InputError(f"unknown tool {quoted(name)}", hint="tools: " + ", ".join(tools), tool=quoted(name))
     return tools[name]
 
 

@@ -324,7 +324,7 @@ class LretRun:
             hint=(
                 "this circuit's noise is high-rank at this threshold: use aer-dm (exact density matrix, "
                 f"{16 * 4**n / 2**30:.1f} GiB for {n} qubits) if it fits, aer-sv trajectories otherwise, "
-                "or loosen --option threshold"
+                "or loosen lret's threshold option"
             ),
             rank=width,
             step=self.position + 1,
