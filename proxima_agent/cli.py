@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from proxima_agent import __version__
-from proxima_agent.errors import OptionError, ProximaError, Step
+from proxima_agent.errors import OptionError, ProximaError, Step, quoted
 
 log = logging.getLogger("proxima_agent.cli")
 
@@ -113,16 +113,18 @@ def describe(circuit: str, as_json: bool, qasm: str | None) -> None:
 
 def _backend_options(pairs: tuple[str, ...]) -> dict[str, Any]:
     """`-O key=value` pairs; values are read as JSON where they parse (numbers, true/false, null), else text."""
+    from proxima_agent.errors import quoted
+
     values: dict[str, Any] = {}
     for pair in pairs:
         key, sep, raw = pair.partition("=")
         if not sep or not key.strip():
             raise OptionError(
-                f"--option {pair!r} is not key=value", hint="e.g. -O threshold=1e-3 -O max_rank=64"
+                f"--option {quoted(pair)} is not key=value", hint="e.g. threshold=1e-3 or max_rank=64"
             )
         try:
-            values[key.strip()] = json.loads(raw)
-        except json.JSONDecodeError:
+            values[key.strip()] = json.loads(raw) if len(raw) <= 10_000 else raw
+        except (json.JSONDecodeError, RecursionError):
             values[key.strip()] = raw
     return values
 
@@ -136,10 +138,16 @@ def _run_options(
     observable: tuple[str, ...] = (),
 ) -> Any:
     from proxima_agent.backends.base import RunOptions
+    from proxima_agent.circuits.limits import MAX_SHOTS
     from proxima_agent.circuits.noise import parse_noise
 
     if shots <= 0:
-        raise OptionError(f"--shots must be a positive integer, got {shots}", hint="e.g. --shots 1024")
+        raise OptionError(f"--shots must be a positive integer, got {shots}", hint="e.g. 1024 shots")
+    if shots > MAX_SHOTS:
+        raise OptionError(
+            f"--shots {shots:,} is over the limit of {MAX_SHOTS:,} shots per run",
+            hint="ask for fewer shots (exact probabilities need none: backends that keep the state report them)",
+        )
     from proxima_agent.seeds import resolve_seed
 
     if seed is not None:
@@ -245,7 +253,9 @@ def run(
         get_backend(backend_id)  # an unknown id fails before the circuit is even parsed
     loaded = load_circuit(circuit)
     options.noise.check(loaded)
-    log.info("run %s on %s: shots=%d seed=%s noise=%s", loaded.name, backend_id, options.shots, seed, noise)
+    log.info(
+        "run %s on %s: shots=%d seed=%s noise=%s", loaded.name, backend_id, options.shots, seed, quoted(noise)
+    )
 
     async def submit(engine: Any) -> Any:
         from proxima_agent.backends.registry import backend_ids
@@ -312,8 +322,12 @@ def _show_result(
     job: Any, config: Any, output: Path | None, top: int, as_json: bool, extra: dict[str, Any],
     explanation: str | None,
 ) -> None:  # fmt: skip
+    """Show a job's result (and write it to `output`). A result the engine could not save (OUTPUT_FAILED, a
+    full disk) is still here, in memory: it is shown and written to `output` all the same, then its error is
+    reported (exit 6), so the run is not lost."""
     from proxima_agent.analysis.export import write_result
     from proxima_agent.engine.states import JobState
+    from proxima_agent.errors import OutputError
 
     if job.state == JobState.PAUSED:
         click.echo(
@@ -322,7 +336,8 @@ def _show_result(
             err=True,
         )
         return
-    if job.error is not None:
+    unsaved = job.error if isinstance(job.error, OutputError) and job.result is not None else None
+    if job.error is not None and unsaved is None:
         raise job.error
     result = job.result
     extra = extra | {"job": job.id}
@@ -331,14 +346,21 @@ def _show_result(
     if as_json:
         from proxima_agent.paths import data_dir
 
-        payload = (
-            result.to_json_dict(
-                inline_limit=config.output.inline_limit, array_dir=data_dir() / "results" / job.id
-            )
-            | extra
-        )
+        # Large arrays are linked to the job's result folder, which exists only if the result was saved.
+        arrays = data_dir() / "results" / job.id if unsaved is None else None
+        try:
+            payload = result.to_json_dict(inline_limit=config.output.inline_limit, array_dir=arrays) | extra
+        except OSError as exc:
+            raise OutputError(
+                f"cannot write the arrays of job {job.id} to {arrays}: {exc.strerror or exc}",
+                hint="free disk space, or leave out --json to see the counts",
+            ) from exc
         if output is not None:
             payload["output"] = str(output)
+        if unsaved is not None:
+            payload["error"] = _error_document(unsaved)["error"]
+            _emit_json(payload)
+            raise _Reported(unsaved)
         _emit_json(payload)
         return
     from proxima_agent.ui.render import make_console, result_panel
@@ -348,6 +370,8 @@ def _show_result(
     console.print(f"job {job.id}", style="dim")
     if output is not None:
         console.print(f"wrote {output}")
+    if unsaved is not None:
+        raise unsaved
 
 
 # --- jobs from any terminal -------------------------------------------------------------------------------------
@@ -514,6 +538,36 @@ def rollback(job_id: str, number: int, as_json: bool) -> None:
     _control(job_id, "rollback", {"number": number}, as_json)
 
 
+@cli.command()
+@click.option(
+    "--older-than", "older_than", type=click.FloatRange(min=0), default=None, metavar="DAYS",
+    help="Also remove everything jobs that ended more than DAYS ago left: all their checkpoints and results.",
+)  # fmt: skip
+@click.option("--dry-run", is_flag=True, help="Only list what would be removed.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")
+def gc(older_than: float | None, dry_run: bool, as_json: bool) -> None:
+    """Free disk space: checkpoints of ended jobs beyond engine.checkpoint_retention, and with --older-than
+    the checkpoints and result files of jobs that ended long ago. Running, paused and interrupted jobs, and
+    jobs that can still be continued, keep theirs. Job records stay."""
+    from proxima_agent.engine.gc import collect_garbage
+
+    config = _config()
+
+    async def work(store: Any) -> Any:
+        return await collect_garbage(
+            store, config.engine.checkpoint_retention, older_than_days=older_than, dry_run=dry_run
+        )
+
+    report = _with_store(work)
+    if as_json:
+        _emit_json(report.model_dump() | {"bytes_freed": report.bytes_freed})
+        return
+    for item in report.removed:
+        click.echo(f"{'would remove' if dry_run else 'removed'} {item.kind} of {item.job_id}: {item.files} "
+                   f"files, {item.bytes} bytes ({item.path})")  # fmt: skip
+    click.echo(report.summary())
+
+
 # --- MCP ---------------------------------------------------------------------------------------------------------
 
 
@@ -526,26 +580,53 @@ def rollback(job_id: str, number: int, as_json: bool) -> None:
     "--host",
     default="127.0.0.1",
     show_default=True,
-    help="HTTP: address to bind (loopback only, unless --token).",
+    help="HTTP: address to bind (loopback only, unless a token is set).",
 )
 @click.option("--port", type=int, default=8765, show_default=True, help="HTTP: port.")
 @click.option(
     "--token",
     envvar="PROXIMA_MCP_TOKEN",
-    help="HTTP: bearer token clients must send (needed beyond loopback).",
+    help="HTTP: bearer token clients must send (needed beyond loopback). Prefer the PROXIMA_MCP_TOKEN "
+    "environment variable: an option is visible to every user in the process list.",
 )
+@click.option(
+    "--allow-origin", "allow_origins", multiple=True, metavar="ORIGIN",
+    help="HTTP: also accept browser requests from this origin (e.g. http://localhost:5173); by default only "
+    "the server's own origin is.",
+)  # fmt: skip
 @click.option(
     "--workspace", type=click.Path(file_okay=False, path_type=Path), default=None,
     help="Folder that circuit and results file paths must stay inside (default: the current folder).",
 )  # fmt: skip
 @click.pass_context
 def mcp(
-    ctx: click.Context, transport: str, host: str, port: int, token: str | None, workspace: Path | None
+    ctx: click.Context,
+    transport: str,
+    host: str,
+    port: int,
+    token: str | None,
+    allow_origins: tuple[str, ...],
+    workspace: Path | None,
 ) -> None:
     """Serve Proxima's tools, resources and prompts over MCP (stdio by default; `proxima mcp install` registers
     the server with a client). Nothing but protocol messages is written to stdout."""
     if ctx.invoked_subcommand is not None:
         return
+    if transport == "stdio":
+        # HTTP's options mean nothing on stdio: refused rather than ignored (a token in the environment is
+        # not an option given, and is ignored here)
+        flags = {"host": "--host", "port": "--port", "token": "--token", "allow_origins": "--allow-origin"}
+        given = [
+            flag
+            for name, flag in flags.items()
+            if ctx.get_parameter_source(name) is click.core.ParameterSource.COMMANDLINE
+        ]
+        if given:
+            raise OptionError(
+                f"{', '.join(given)} only {'applies' if len(given) == 1 else 'apply'} to --transport http; "
+                "this server speaks stdio",
+                hint=f"add --transport http to serve over HTTP, or leave out {', '.join(given)}",
+            )
     config = _config()
     if transport == "stdio":
         from proxima_agent.mcp.server import run_stdio
@@ -554,7 +635,7 @@ def mcp(
     else:
         from proxima_agent.mcp.http import serve_http
 
-        serve_http(config, workspace, host=host, port=port, token=token)
+        serve_http(config, workspace, host=host, port=port, token=token or None, allow_origins=allow_origins)
 
 
 def _add_mcp_commands() -> None:
@@ -611,12 +692,32 @@ def _report(exc: ProximaError, as_json: bool) -> None:
     from proxima_agent.ui.render import error_text, make_console
 
     if as_json:
-        _emit_json({"error": exc.to_dict() | {"hint": exc.hint_for(cli_step)}})
+        _emit_json(_error_document(exc))
     make_console(stderr=True).print(error_text(exc.code, exc.message, exc.hint_for(cli_step)), soft_wrap=True)
 
 
+def _error_document(exc: ProximaError) -> dict[str, Any]:
+    """The JSON error document docs/errors.md promises, with the hint in the terminal's words."""
+    return {"error": exc.to_dict() | {"hint": exc.hint_for(cli_step)}}
+
+
+class _Reported(Exception):
+    """An error whose JSON document has been printed already (with the result it goes with)."""
+
+    def __init__(self, error: ProximaError) -> None:
+        super().__init__(error.message)
+        self.error = error
+
+
+def _plain_error(code: str, message: str, hint: str | None, as_json: bool) -> None:
+    """A failure that is not a ProximaError (usage, interruption, a bug): its JSON document under --json."""
+    if as_json:
+        _emit_json({"error": {"code": code, "message": message, "hint": hint, "context": {}}})
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: exit codes 0 ok, 1 internal error, 2 usage, 3 bad input, 4 backend, 5 resources, 6 output."""
+    """Entry point: exit codes 0 ok, 1 internal error, 2 usage, 3 bad input, 4 backend, 5 resources, 6 output,
+    7 aborted, 130 interrupted. With --json every failure also prints its JSON error document on stdout."""
     args = list(sys.argv[1:] if argv is None else argv)
     as_json = "--json" in args
     log_path = None
@@ -626,25 +727,34 @@ def main(argv: list[str] | None = None) -> int:
         log_path = setup_logging()
         cli.main(args=args, prog_name="proxima", standalone_mode=False)
         return 0
+    except _Reported as done:
+        log.info("error %s: %s", done.error.code, done.error.message)
+        _report(done.error, as_json=False)
+        return done.error.exit_code
     except ProximaError as exc:
         log.info("error %s: %s", exc.code, exc.message, exc_info=True)
         _report(exc, as_json)
         return exc.exit_code
-    except click.exceptions.Abort:
-        click.echo("interrupted", err=True)
-        return EXIT_INTERRUPTED
-    except KeyboardInterrupt:
+    except (click.exceptions.Abort, KeyboardInterrupt):
+        _plain_error("INTERRUPTED", "interrupted", None, as_json)
         click.echo("interrupted", err=True)
         return EXIT_INTERRUPTED
     except click.exceptions.Exit as exc:
         return exc.exit_code
     except click.ClickException as exc:
+        usage = isinstance(exc, click.UsageError)
+        hint = None
+        if usage and exc.ctx is not None:  # type: ignore[attr-defined]
+            hint = f"`{exc.ctx.command_path} --help` lists the arguments and options"  # type: ignore[attr-defined]
+        _plain_error("USAGE" if usage else "PROXIMA_ERROR", exc.format_message(), hint, as_json)
         exc.show()
-        return EXIT_USAGE if isinstance(exc, click.UsageError) else exc.exit_code
+        return EXIT_USAGE if usage else exc.exit_code
     except Exception as exc:
         log.exception("internal error")
         where = f" (details in {log_path})" if log_path else ""
-        click.echo(f"internal error: {type(exc).__name__}: {exc}{where}", err=True)
+        message = f"internal error: {type(exc).__name__}: {exc}"
+        _plain_error("PROXIMA_ERROR", message, f"a bug: please report it{where}", as_json)
+        click.echo(f"{message}{where}", err=True)
         return EXIT_INTERNAL
 
 

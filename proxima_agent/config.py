@@ -85,6 +85,19 @@ class EngineSettings(_Model):
     abort_grace_s: float = Field(
         1.5, ge=0, description="Seconds between SIGTERM and SIGKILL when a job is aborted."
     )
+    checkpoint_retention: Literal["none", "last", "all"] = Field(
+        "none",
+        description="Checkpoints kept once a job has ended: none (deleted when it ends), last (the last one), "
+        "all. A running, paused or interrupted job keeps all of them (rollback needs them), and so does a job "
+        "whose worker died or whose result could not be saved (it can be continued); `proxima gc` applies "
+        "this to jobs that ended before.",
+    )
+    keep_ended_jobs: int = Field(
+        16,
+        ge=0,
+        description="Ended jobs a long-lived process (the MCP server) keeps in memory with their results; older "
+        "ones are read from the job database and the result files.",
+    )
     sentinel: SentinelSettings = SentinelSettings()
 
 

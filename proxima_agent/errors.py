@@ -108,6 +108,13 @@ class CircuitParameterError(CircuitError):
     code = "CIRCUIT_PARAMETERS"
 
 
+class CircuitTooLargeError(CircuitError):
+    """Over one of the limits in `proxima_agent.circuits.limits` (qubits, clbits, operations, nesting, size);
+    `context` names the limit, the value and the maximum."""
+
+    code = "CIRCUIT_TOO_LARGE"
+
+
 class NoiseError(InputError):
     code = "NOISE_INVALID"
 

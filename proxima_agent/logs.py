@@ -18,6 +18,8 @@ def log_file() -> Path:
 def setup_logging(level: str = "INFO") -> Path | None:
     """Send the `proxima_agent` logger to logs/proxima.log (1 MB x 5). Returns the file, or None if unwritable."""
     global _CONFIGURED
+    # A log file that cannot be written (a full disk) must not print a traceback per record on the terminal.
+    logging.raiseExceptions = False
     path = log_file()
     if path == _CONFIGURED:
         return path

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from pathlib import Path
 
 import psutil
 import pytest
@@ -76,8 +75,10 @@ def reference_counts() -> dict[str, int]:
 
 def test_transition_table_covers_every_state_and_refuses_invalid_moves():
     assert set(TRANSITIONS) == set(JobState)
-    for state in FINAL:
+    for state in FINAL - {JobState.FAILED}:
         assert not TRANSITIONS[state]
+    # a FAILED job is continued only when its worker died or its result was not saved (the engine checks)
+    assert TRANSITIONS[JobState.FAILED] == {JobState.RESUMING, JobState.ROLLING_BACK}
     check_transition("j", JobState.EXECUTING, JobState.PAUSING)
     with pytest.raises(JobStateError) as info:
         check_transition("j", JobState.COMPLETED, JobState.EXECUTING)
@@ -149,7 +150,8 @@ def test_suspend_frees_the_worker_and_resumes_in_a_fresh_one(reference_counts):
 
 def test_rollback_to_an_early_checkpoint_then_completion_equals_the_uninterrupted_run(reference_counts):
     async def go():
-        async with await Engine.open(config(checkpoint_every_steps=10), sentinel=False) as engine:
+        cfg = config(checkpoint_every_steps=10, checkpoint_retention="all")
+        async with await Engine.open(cfg, sentinel=False) as engine:
             job = await engine.submit(LONG, options(), "lret")
             await until(lambda: len(job.checkpoints) >= 3, what="three checkpoints")
             await engine.rollback(job.id, 1)
@@ -205,14 +207,14 @@ def test_invalid_requests_are_refused_and_change_nothing(tmp_path):
                 await engine.rollback(job.id, 99)
             # A checkpoint of another job, planted under this job's number, is refused by its manifest.
             other = job.checkpoints[0]
-            manifest = Path(other.path).with_suffix(".json")
+            manifest = other.file.with_suffix(".json")
             text = manifest.read_text()
             manifest.write_text(text.replace(job.id, done.id))
             with pytest.raises(CheckpointError, match=f"belongs to job {done.id}"):
                 await engine.rollback(job.id, other.number)
             manifest.write_text(text)
             # A corrupt state file is detected by its checksum and never loaded.
-            state = Path(other.path)
+            state = other.file
             data = bytearray(state.read_bytes())
             data[len(data) // 2] ^= 0xFF
             state.write_bytes(bytes(data))

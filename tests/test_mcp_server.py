@@ -173,8 +173,10 @@ def test_a_long_job_is_followed_paused_resumed_and_gives_the_uninterrupted_resul
         assert done["state"] == "COMPLETED" and whole["state"] == "COMPLETED"
         assert done["result"]["counts"] == whole["result"]["counts"]
         assert updates and updates == sorted(updates) and updates[-1][1] == done["progress"]["total"]
-        assert [c["reason"] for c in status["checkpoints"]] == ["suspend"]
-        assert "PAUSED" in [t["new"] for t in status["transitions"]]
+        assert status["checkpoints"] == []  # deleted once the job completed (engine.checkpoint_retention)
+        assert any(
+            t["new"] == "PAUSED" and "suspended at checkpoint" in t["reason"] for t in status["transitions"]
+        )
 
     run(main())
 
@@ -417,7 +419,8 @@ def test_consent_is_asked_by_elicitation_and_recorded(mode: str, accept: bool):
         assert consent[0]["answered_by"] == "MCP client (elicitation: force=True)"
         assert consent[0]["answer"]["option"] == "force"
     else:
-        assert result.is_error and result.structured_content["error"]["code"] == "RESOURCES_INSUFFICIENT"
+        assert result.is_error and result.structured_content is None
+        assert result.content[0].text.startswith("RESOURCES_INSUFFICIENT: ")
 
 
 def test_without_elicitation_the_refusal_names_force_and_force_is_recorded():

@@ -4,8 +4,10 @@ leaves a half-written file behind."""
 from __future__ import annotations
 
 import csv
+import errno
 import json
 import os
+import shutil
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -67,19 +69,43 @@ def run_summary(result: SimulationResult, extra: dict[str, Any] | None = None) -
     return summary | (extra or {})
 
 
-def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent or ".")
-    os.close(fd)
-    tmp = Path(tmp_name)
+def disk_full(exc: OSError) -> bool:
+    """ENOSPC, or numpy's short write ("16384 requested and 4088 written"), which carries no errno."""
+    return exc.errno in (errno.ENOSPC, errno.EDQUOT) or (exc.errno is None and "requested and" in str(exc))
+
+
+def _output_error(path: Path, exc: OSError) -> OutputError:
+    why = "no space left on the device" if disk_full(exc) else exc.strerror or str(exc)
+    if disk_full(exc):
+        hint = "free disk space there, or write to another disk"
+    elif exc.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        hint = "choose a folder you can write to"
+    else:
+        hint = "choose another file or folder"
+    return OutputError(f"cannot write {path}: {why}", hint=hint, path=str(path))
+
+
+def _atomic_write(path: Path, write: Callable[[Path], None], arrays: Path | None = None) -> None:
+    """Write through a temporary file renamed into place; on any OS error nothing is left behind (neither the
+    temporary file nor the `arrays` folder written for it) and OutputError says why."""
+    tmp: Path | None = None
+    made_arrays = arrays is not None and not arrays.exists()
     try:
+        fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent or ".")
+        os.close(fd)
+        tmp = Path(tmp_name)
         write(tmp)
         os.replace(tmp, path)
     except OSError as exc:
-        raise OutputError(
-            f"cannot write {path}: {exc.strerror or exc}", hint="check free disk space"
-        ) from exc
+        if made_arrays and arrays is not None:
+            shutil.rmtree(arrays, ignore_errors=True)
+        elif arrays is not None:
+            for part in arrays.glob("*.part"):
+                part.unlink(missing_ok=True)
+        raise _output_error(path, exc) from exc
     finally:
-        tmp.unlink(missing_ok=True)
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
 
 
 def write_result(
@@ -98,9 +124,9 @@ def write_result(
 
     elif suffix == ".json":
         array_dir = path.with_name(path.stem + "_arrays")
-        payload = result.to_json_dict(inline_limit=inline_limit, array_dir=array_dir) | (extra or {})
 
-        def write(tmp: Path) -> None:
+        def write(tmp: Path) -> None:  # the arrays too: a full disk fails here, inside the atomic write
+            payload = result.to_json_dict(inline_limit=inline_limit, array_dir=array_dir) | (extra or {})
             tmp.write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
 
     else:
@@ -120,5 +146,5 @@ def write_result(
                 info.append([key, value if isinstance(value, int | float | str | bool) else str(value)])
             book.save(tmp)
 
-    _atomic_write(path, write)
+    _atomic_write(path, write, array_dir if suffix == ".json" else None)
     return path

@@ -95,7 +95,7 @@ class _CirqBackend(Backend):
     library: ClassVar[str] = "cirq-core"
     module: ClassVar[str] = "cirq"
 
-    def _simulator(self, seed: int) -> cirq.SimulatesSamples:
+    def _simulator(self, seed: int) -> cirq.SimulatorBase:
         raise NotImplementedError
 
     def _exact(self, circuit: Circuit, options: RunOptions) -> bool:
@@ -175,7 +175,9 @@ class CirqExecution(StateExecution):
         self._sim_state = self._new_state(None)
         self._moment_steps: Iterator[Any] | None = None
 
-    def _new_state(self, state: np.ndarray | None) -> cirq.SimulationState:
+    def _new_state(
+        self, state: np.ndarray | None
+    ) -> cirq.DensityMatrixSimulationState | cirq.StateVectorSimulationState:
         import cirq
 
         kind = cirq.DensityMatrixSimulationState if self.density else cirq.StateVectorSimulationState
@@ -228,7 +230,7 @@ class CirqStatevector(_CirqBackend):
         steppable=True,  # the noiseless exact path; noisy trajectories run in one step
     )
 
-    def _simulator(self, seed: int) -> cirq.SimulatesSamples:
+    def _simulator(self, seed: int) -> cirq.SimulatorBase:
         import cirq
 
         return cirq.Simulator(dtype=np.complex128, seed=seed)
@@ -252,7 +254,7 @@ class CirqDensityMatrix(_CirqBackend):
         steppable=True,
     )
 
-    def _simulator(self, seed: int) -> cirq.SimulatesSamples:
+    def _simulator(self, seed: int) -> cirq.SimulatorBase:
         import cirq
 
         return cirq.DensityMatrixSimulator(dtype=np.complex128, seed=seed)

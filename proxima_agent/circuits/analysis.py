@@ -5,32 +5,11 @@ from __future__ import annotations
 from collections import Counter
 from functools import lru_cache
 
-from pydantic import BaseModel, Field
-
 from proxima_agent.circuits.gates import BARRIER, GATES, MEASURE, RESET, gate_matrix, is_clifford_matrix
 from proxima_agent.circuits.ir import Circuit, Operation
+from proxima_agent.circuits.summary import CircuitSummary
 
 _CLIFFORD = frozenset({"id", "x", "y", "z", "h", "s", "sdg", "sx", "sxdg", "cx", "cy", "cz", "swap", "iswap"})
-
-
-class CircuitSummary(BaseModel):
-    name: str
-    num_qubits: int
-    num_clbits: int
-    depth: int = Field(
-        description="layers of operations when each starts as early as its qubits and bits allow"
-    )
-    size: int = Field(description="gates (measurements, resets and barriers not counted)")
-    gate_counts: dict[str, int]
-    two_qubit_gates: int
-    multi_qubit_gates: int = Field(description="gates on three or more qubits")
-    measurements: int
-    resets: int
-    mid_circuit_measurement: bool
-    clifford: bool = Field(description="every gate is a Clifford gate (efficiently simulable by stabilizers)")
-    non_clifford_gates: int
-    parameterized_gates: int = Field(description="gates with angle parameters")
-    parameters: int = Field(description="angle parameters in all (all bound to numbers)")
 
 
 @lru_cache(maxsize=4096)

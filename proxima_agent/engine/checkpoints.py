@@ -2,15 +2,18 @@
 
 Layout: <data>/checkpoints/<job id>/<number>.state and <number>.json. Both are written to a `.part` file,
 flushed to disk and renamed, state first, so a checkpoint either exists whole or not at all. Reading checks the
-size and checksum before anything is loaded.
+size and checksum before anything is loaded. The manifest names its state file relative to itself, so a data
+directory that was moved still resumes.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import time
+from collections.abc import Collection
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +37,8 @@ def _write_atomic(path: Path, data: bytes) -> None:
             os.fsync(handle.fileno())
         part.replace(path)
     except BaseException:
-        part.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            part.unlink(missing_ok=True)
         raise
 
 
@@ -55,7 +59,7 @@ def write_checkpoint(
         "sha256": hashlib.sha256(state).hexdigest(),
         "simulation_seconds": simulation_seconds,
         "reason": reason,
-        "path": str(folder / f"{number:04d}.state"),
+        "path": f"{number:04d}.state",  # next to the manifest
     }
     state_path = folder / f"{number:04d}.state"
     try:
@@ -63,7 +67,8 @@ def write_checkpoint(
         _write_atomic(state_path, state)
         _write_atomic(folder / f"{number:04d}.json", json.dumps(manifest, indent=1).encode())
     except OSError as exc:
-        state_path.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):  # the folder itself may be what is broken
+            state_path.unlink(missing_ok=True)
         raise CheckpointWriteError(
             f"cannot write checkpoint {number} of job {job_id} ({len(state) / 2**20:.1f} MiB): "
             f"{exc.strerror or exc}",
@@ -88,7 +93,9 @@ def read_checkpoint(manifest_path: Path, job_id: str) -> tuple[dict[str, Any], b
 
     try:
         manifest = json.loads(manifest_path.read_text())
-        state_path = Path(manifest["path"])
+        named = Path(manifest["path"])
+        # Absolute in checkpoints written before paths were relative: the file next to the manifest if moved.
+        state_path = named if named.is_absolute() and named.exists() else manifest_path.parent / named.name
         expected_size, expected_sum = int(manifest["bytes"]), manifest["sha256"]
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise refuse(f"its manifest is missing or unreadable ({exc})") from exc
@@ -109,3 +116,36 @@ def read_checkpoint(manifest_path: Path, job_id: str) -> tuple[dict[str, Any], b
 
 def manifest_path(job_id: str, number: int) -> Path:
     return checkpoint_dir(job_id) / f"{number:04d}.json"
+
+
+def relative_state_path(job_id: str, number: int) -> str:
+    """The state file of a checkpoint, relative to the data directory (as the database stores it)."""
+    return f"checkpoints/{job_id}/{number:04d}.state"
+
+
+def prune_checkpoints(
+    job_id: str, keep: Collection[int] = (), *, dry_run: bool = False
+) -> list[tuple[Path, int]]:
+    """Delete the files of a job's checkpoints other than `keep` (partial writes included), and its folder once
+    empty; the files removed (or that would be, with `dry_run`) and their sizes."""
+    folder = checkpoint_dir(job_id)
+    removed: list[tuple[Path, int]] = []
+    try:
+        entries = sorted(folder.iterdir())
+    except OSError:
+        return removed
+    for path in entries:
+        stem = path.name.split(".", 1)[0]
+        if stem.isdigit() and int(stem) in keep:
+            continue
+        try:
+            size = path.stat().st_size
+            if not dry_run:
+                path.unlink()
+        except OSError:
+            continue
+        removed.append((path, size))
+    if not dry_run:
+        with contextlib.suppress(OSError):
+            folder.rmdir()  # only when empty
+    return removed

@@ -7,8 +7,8 @@ import asyncio
 import time
 from typing import Any
 
-from proxima_agent.engine.engine import owner_alive, recover_orphans
-from proxima_agent.engine.states import FINAL, JobState, check_transition
+from proxima_agent.engine.engine import owner_alive, recover_orphans, taken_by
+from proxima_agent.engine.states import FINAL, JobState, check_transition, continuable
 from proxima_agent.errors import JobStateError, Step, error_from_dict
 from proxima_agent.store.db import JobRecord, Store
 
@@ -28,9 +28,11 @@ async def request(
 ) -> dict:
     """Ask the owner of `job_id` to carry out `action`; returns its answer or raises its error."""
     record = await store.get_job(job_id)
-    _refuse_ended(record)
+    refuse_ended(record, action)
     if not owner_alive(record):
         await _owner_gone(store, job_id, action)
+    elif record.state == JobState.INTERRUPTED:  # a live process has just claimed it and is taking it over
+        raise taken_by(record)
     request_id = await store.add_control(job_id, action, args)
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -49,7 +51,10 @@ async def request(
     )
 
 
-def _refuse_ended(record: JobRecord) -> None:
+def refuse_ended(record: JobRecord, action: str = "") -> None:
+    """Refuse an action on an ended job, except continuing (resume, rollback) one that can be continued."""
+    if action in ("resume", "rollback") and continuable(record.state, record.error):
+        return
     if JobState(record.state) in FINAL:
         raise JobStateError(
             f"job {record.id} is {record.state}; it has ended",
@@ -67,15 +72,19 @@ async def _owner_gone(store: Store, job_id: str, action: str) -> dict:
     record = await store.get_job(job_id)
     if action == "abort" and record.state == JobState.ABORTED:
         return {"ok": True, "state": record.state}
-    _refuse_ended(record)
+    refuse_ended(record, action)
+    if owner_alive(record):  # another process claimed it in the meantime
+        raise taken_by(record)
     raise OwnerGone(record)
 
 
 async def end_orphan(store: Store, record: JobRecord, reason: str) -> None:
-    """Abort a job nobody owns any more (its worker, if any, was killed by recover_orphans)."""
+    """Abort a job nobody owns any more (its worker, if any, was killed by recover_orphans), unless another
+    process has just taken it over (each step is conditional on the state and owner seen)."""
     state = JobState(record.state)
+    owner = (record.owner_pid, record.owner_started)
     for new in (JobState.ABORTING, JobState.ABORTED):
         check_transition(record.id, state, new)
-        await store.update_job(record.id, state=str(new))
-        await store.add_transition(record.id, str(state), str(new), reason)
+        if not await store.move_job(record.id, str(state), str(new), owner, reason):
+            raise taken_by(await store.get_job(record.id))
         state = new

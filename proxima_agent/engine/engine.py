@@ -8,7 +8,9 @@ a queue, and a driver task that applies them in order; the sentinel's thread pos
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
+import functools
 import logging
 import os
 import secrets
@@ -26,11 +28,17 @@ from proxima_agent.backends.base import RunOptions
 from proxima_agent.backends.result import SimulationResult
 from proxima_agent.circuits.ir import Circuit
 from proxima_agent.config import EngineSettings, ProximaConfig, SentinelLevel
-from proxima_agent.engine.checkpoints import checkpoint_dir, manifest_path, read_checkpoint
+from proxima_agent.engine.checkpoints import (
+    checkpoint_dir,
+    manifest_path,
+    prune_checkpoints,
+    read_checkpoint,
+    relative_state_path,
+)
 from proxima_agent.engine.consent import ConsentOption, ConsentProvider, ConsentRequest, FixedConsent
 from proxima_agent.engine.pool import Executor, LocalPool, WorkerHandle
 from proxima_agent.engine.sentinel import Sample, Sentinel
-from proxima_agent.engine.states import FINAL, JobState, check_transition
+from proxima_agent.engine.states import FINAL, JobState, check_transition, continuable
 from proxima_agent.engine.timer import StageTimer
 from proxima_agent.engine.worker import Task
 from proxima_agent.errors import (
@@ -38,6 +46,7 @@ from proxima_agent.errors import (
     JobAbortedError,
     JobNotFoundError,
     JobStateError,
+    OutputError,
     ProximaError,
     ResourceError,
     ResourcesExhaustedError,
@@ -53,6 +62,7 @@ S = JobState
 PauseMode = Literal["freeze", "suspend"]
 CONTROL_POLL_S = 0.1
 PROGRESS_WRITE_S = 0.5
+END_SLACK_S = 10.0  # how long an abort waits for the driver to record the end, beyond the kill's grace
 
 
 def new_job_id() -> str:
@@ -112,6 +122,7 @@ class Job:
     changed: asyncio.Event = field(default_factory=asyncio.Event)
     pending_checkpoint: asyncio.Future[CheckpointRecord] | None = None
     last_progress_write: float = 0.0
+    checkpoint_failures: int = 0  # automatic checkpoints failed in a row (the worker backs off meanwhile)
 
     @property
     def id(self) -> str:
@@ -120,6 +131,12 @@ class Job:
     @property
     def state(self) -> JobState:
         return JobState(self.record.state)
+
+    @property
+    def continuable(self) -> bool:
+        """Ended by a worker's death or a result that could not be saved: resume and rollback still work."""
+        error = self.error.to_dict() if self.error is not None else self.record.error
+        return continuable(self.state, error)
 
 
 class Engine:
@@ -138,11 +155,13 @@ class Engine:
         self.settings = settings
         self.consent = consent
         self.memory_margin = memory_margin
-        self.jobs: dict[str, Job] = {}
+        self.jobs: dict[str, Job] = {}  # live jobs, and the most recent `keep_ended_jobs` ended ones
+        self._ended: collections.OrderedDict[str, None] = collections.OrderedDict()
         self.identity = process_identity()
         self.sentinel: Sentinel | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self._answering: set[asyncio.Task[Any]] = set()
+        self._drivers: set[asyncio.Task[Any]] = set()
         self._in_hand: set[int] = set()  # control requests being carried out
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
@@ -159,7 +178,6 @@ class Engine:
     ) -> Engine:
         config = config or ProximaConfig()
         store = await Store.open()
-        await recover_orphans(store)
         settings = config.engine
         engine = cls(
             store,
@@ -168,13 +186,18 @@ class Engine:
             consent or FixedConsent(approve=False),
             config.estimate.memory_margin,
         )
-        engine._loop = asyncio.get_running_loop()
-        if isinstance(engine.executor, LocalPool):
-            await engine.executor.start()
-        engine._spawn(engine._control_loop())
-        if sentinel:
-            engine.sentinel = Sentinel(settings.sentinel, engine._worker_pids, engine._on_level)
-            engine.sentinel.start()
+        try:
+            await recover_orphans(store)
+            engine._loop = asyncio.get_running_loop()
+            if isinstance(engine.executor, LocalPool):
+                await engine.executor.start()
+            engine._spawn(engine._control_loop())
+            if sentinel:
+                engine.sentinel = Sentinel(settings.sentinel, engine._worker_pids, engine._on_level)
+                engine.sentinel.start()
+        except BaseException:
+            await engine.close()  # no worker, thread or connection left behind to keep the process alive
+            raise
         return engine
 
     async def __aenter__(self) -> Engine:
@@ -192,14 +215,22 @@ class Engine:
             self.sentinel.stop()
         for job in list(self.jobs.values()):
             if job.state not in FINAL and job.worker is not None:
-                await self.abort(job.id, reason="the process that owned it closed")
-        # Answer the control requests in hand (an abort from another terminal ends the job, then this closes).
+                try:
+                    await self.abort(job.id, reason="the process that owned it closed")
+                except Exception:  # the store may be what failed: closing goes on
+                    log.exception("aborting job %s on close failed", job.id)
+        # Answer the control requests in hand (an abort from another terminal ends the job, then this closes),
+        # and let the drivers finish recording the ends (and removing checkpoints) they are in the middle of.
         await asyncio.gather(*self._answering, return_exceptions=True)
+        if self._drivers:
+            await asyncio.wait(set(self._drivers), timeout=END_SLACK_S)
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
-        await self.executor.shutdown()
-        await self.store.close()
+        try:
+            await self.executor.shutdown()
+        finally:
+            await self.store.close()
 
     def _spawn(self, coro: Any) -> asyncio.Task[Any]:
         task = asyncio.ensure_future(coro)
@@ -233,9 +264,9 @@ class Engine:
         )  # fmt: skip
         job = Job(record=record, circuit=circuit, options=options)
         self.jobs[job.id] = job
-        await self.store.insert_job(record)
-        await self.store.add_transition(job.id, None, S.IDLE, "submitted")
         try:
+            await self.store.insert_job(record)
+            await self.store.add_transition(job.id, None, S.IDLE, "submitted")
             await self._plan_and_validate(job, backend, force, enabled, consent or self.consent)
             if self.executor.must_wait():  # every worker is busy: the job waits, READY, and submit returns
                 job.notices.append("waiting for a free worker (engine.max_workers are busy)")
@@ -251,7 +282,8 @@ class Engine:
         try:
             await self._launch(job, restore=None)
         except ProximaError as exc:
-            await self._fail(job, exc)
+            with contextlib.suppress(ProximaError):  # recorded if the store works; ended in memory anyway
+                await self._fail(job, exc)
 
     async def _plan_and_validate(
         self, job: Job, backend: str | None, force: bool, enabled: list[str] | None, consent: ConsentProvider
@@ -321,102 +353,207 @@ class Engine:
         )  # fmt: skip
         queue: asyncio.Queue[tuple[Any, ...]] = asyncio.Queue()
         loop = asyncio.get_running_loop()
+        try:
+            worker.send(("run", task.model_dump()))
+        except OSError:  # it died between jobs: its driver reports that (WORKER_DIED) like any other death
+            log.warning("worker %d of job %s was gone before the run started", worker.pid, job.id)
         threading.Thread(
             target=_read_messages, args=(worker, queue, loop), name=f"proxima-reader-{job.id}", daemon=True
         ).start()
-        worker.send(("run", task.model_dump()))
-        if job.state in (S.READY, S.RESUMING, S.ROLLING_BACK):
-            reason = "running" if restore is None else f"continuing from checkpoint {restore.number}"
-            await self._transition(job, S.EXECUTING, reason)
         job.timer.begin("EXECUTION")
-        await self.store.update_job(job.id, worker_pid=worker.pid)
-        self._spawn(self._drive(job, worker, queue))
+        try:
+            if job.state in (S.READY, S.RESUMING, S.ROLLING_BACK):
+                reason = "running" if restore is None else f"continuing from checkpoint {restore.number}"
+                await self._transition(job, S.EXECUTING, reason)
+            await self.store.update_job(job.id, worker_pid=worker.pid)
+        except BaseException:  # not recorded as running (the store failed): stop the run; the caller fails it
+            job.worker = None
+            self.executor.discard(worker)
+            raise
+        # From here the driver owns the worker: whatever fails, it brings the job to an end and gives it back.
+        driver = self._spawn(self._drive(job, worker, queue))
+        self._drivers.add(driver)
+        driver.add_done_callback(self._drivers.discard)
 
     # --- driving a running job --------------------------------------------------------------------------------
 
     async def _drive(self, job: Job, worker: WorkerHandle, queue: asyncio.Queue[tuple[Any, ...]]) -> None:
-        while True:
-            message = await queue.get()
-            kind = message[0]
-            if job.worker is not worker:  # a worker this job has left (suspend, rollback): wait for its exit
-                if kind == "exit":
-                    self.executor.discard(worker)
-                    return
-                continue
+        """Apply the worker's messages in order until its run ends. Whatever happens here (a result that cannot
+        be saved, the store failing, a bug), the `finally` leaves the job in a final, recorded state and gives
+        the worker back, so that nothing waits forever on a job stuck EXECUTING."""
+        healthy = False  # the worker finished its run cleanly and can take the next job
+        ending = False  # this driver was recording the run's end (a result, an error, the worker's death)
+        failure: BaseException | None = None
+        try:
+            while True:
+                message = await queue.get()
+                kind = message[0]
+                if job.worker is not worker:  # a worker this job has left (suspend, rollback, an end)
+                    if kind in ("exit", "result", "error"):
+                        return  # (the reader stops after a result: no exit would come)
+                    if job.state in FINAL and worker.alive:  # ended from outside while its worker ran
+                        await asyncio.to_thread(worker.kill, 0)
+                    continue
+                ending = kind in ("result", "error") or (kind == "exit" and not job.expect_exit)
+                try:
+                    if kind == "exit":
+                        await self._worker_exited(job, worker)
+                        return
+                    if kind in ("result", "error"):
+                        if job.state == S.ABORTING:
+                            # The run ended just as the abort landed: the abort stands, and the worker it is
+                            # killing must not go back to the pool.
+                            await self._aborted(job)
+                        else:
+                            healthy = True
+                            if kind == "result":
+                                await self._complete(job, message[1])
+                            else:
+                                await self._fail(job, error_from_dict(message[1]))
+                        return
+                    await self._on_message(job, message)
+                except ProximaError as exc:
+                    if kind in ("exit", "result", "error"):
+                        raise
+                    # e.g. the store failed while recording progress: the run goes on (said once)
+                    if self._notice(job, f"{exc.code}: {exc.message}"):
+                        log.warning("job %s: handling %s failed: %s", job.id, kind, exc.message)
+                finally:
+                    job.changed.set()
+        except asyncio.CancelledError:
+            failure = ProximaError(f"job {job.id} stopped: the process that owned it closed", job=job.id)
+            raise
+        except ProximaError as exc:
+            failure = exc
+        except Exception as exc:
+            log.exception("job %s: internal error in its driver", job.id)
+            failure = ProximaError(
+                f"internal error while running job {job.id}: {type(exc).__name__}: {exc}",
+                hint="details are in the log file (logs/proxima.log under the data directory)",
+                job=job.id,
+            )
+        finally:
+            await self._drive_ended(job, worker, healthy, ending, failure)
+
+    async def _drive_ended(
+        self, job: Job, worker: WorkerHandle, healthy: bool, ending: bool, failure: BaseException | None
+    ) -> None:
+        try:
+            if failure is not None:
+                log.warning("job %s: %s", job.id, failure)
+                if job.state in FINAL and isinstance(failure, ProximaError) and failure is not job.error:
+                    self._notice(job, f"{failure.code}: {failure.message}")  # e.g. the end was not recorded
+            if job.state not in FINAL and (job.worker is worker or ending):  # the end failed: end it anyway
+                error = failure if isinstance(failure, ProximaError) else None
+                await self._fail(
+                    job, error or ProximaError(f"job {job.id} ended without a result", job=job.id)
+                )
+        except Exception as exc:  # even recording the end failed (the store): the job ends here, in memory
+            log.exception("job %s: recording its end failed", job.id)
+            self._notice(job, f"its end could not be recorded: {exc}")
+            self._end_in_memory(job)
+        finally:
+            if job.worker is worker:
+                job.worker = None
             try:
-                if kind == "started":
-                    info = message[1]
-                    job.steppable = info["steppable"]
-                    job.record.steps_total, job.record.steps_done = info["total"], info["position"]
-                    await self.store.update_job(
-                        job.id, steps_total=info["total"], steps_done=info["position"]
-                    )
-                elif kind == "progress":
-                    job.record.steps_done, job.record.steps_total = message[1], message[2]
-                    if time.monotonic() - job.last_progress_write >= PROGRESS_WRITE_S:
-                        job.last_progress_write = time.monotonic()
-                        await self.store.update_job(
-                            job.id, steps_done=message[1], steps_total=message[2], stages=job.timer.to_dict()
-                        )
-                elif kind in ("checkpoint", "suspended"):
-                    record = await self._record_checkpoint(job, message[1])
-                    if kind == "suspended":
-                        job.expect_exit = True
-                        await self._paused(job, "suspend", f"suspended at checkpoint {record.number}")
-                elif kind == "checkpoint_failed":
-                    await self._checkpoint_failed(job, error_from_dict(message[1]))
-                elif kind in ("result", "error") and job.state == S.ABORTING:
-                    # The run ended just as the abort landed: the abort stands, and the worker it is killing
-                    # must not go back to the pool. (Completing here left the abort waiting forever.)
+                if healthy and worker.alive:
+                    self.executor.release(worker)
+                else:
                     self.executor.discard(worker)
-                    await self._aborted(job)
-                    return
-                elif kind == "result":
-                    await self._complete(job, message[1])
-                    self.executor.release(worker)
-                    return
-                elif kind == "error":
-                    await self._fail(job, error_from_dict(message[1]))
-                    self.executor.release(worker)
-                    return
-                elif kind == "exit":
-                    await self._worker_exited(job, worker)
-                    return
-            except ProximaError as exc:  # e.g. the store failed: the job still ends in a recorded state
-                log.exception("job %s: handling %s failed", job.id, kind)
-                job.notices.append(f"{exc.code}: {exc.message}")
-            finally:
-                job.changed.set()
+            except Exception:
+                log.exception("job %s: giving back worker %d failed", job.id, worker.pid)
+
+    async def _on_message(self, job: Job, message: tuple[Any, ...]) -> None:
+        kind = message[0]
+        if kind == "started":
+            info = message[1]
+            job.steppable = info["steppable"]
+            job.record.steps_total, job.record.steps_done = info["total"], info["position"]
+            await self.store.update_job(job.id, steps_total=info["total"], steps_done=info["position"])
+        elif kind == "progress":
+            job.record.steps_done, job.record.steps_total = message[1], message[2]
+            if time.monotonic() - job.last_progress_write >= PROGRESS_WRITE_S:
+                job.last_progress_write = time.monotonic()
+                await self.store.update_job(
+                    job.id, steps_done=message[1], steps_total=message[2], stages=job.timer.to_dict()
+                )
+        elif kind in ("checkpoint", "suspended"):
+            record = await self._record_checkpoint(job, message[1])
+            if kind == "suspended":
+                job.expect_exit = True
+                await self._paused(job, "suspend", f"suspended at checkpoint {record.number}")
+        elif kind == "checkpoint_failed":
+            await self._checkpoint_failed(
+                job, error_from_dict(message[1]), message[2] if len(message) > 2 else {}
+            )
+
+    def _notice(self, job: Job, text: str) -> bool:
+        """Add a notice to the job, once: False if it has it already."""
+        if text in job.notices:
+            return False
+        job.notices.append(text)
+        del job.notices[:-20]  # a long run's notices stay few
+        job.changed.set()
+        return True
 
     async def _record_checkpoint(self, job: Job, manifest: dict[str, Any]) -> CheckpointRecord:
         record = CheckpointRecord(
             job_id=job.id, number=manifest["number"], position=manifest["position"], total=manifest["total"],
-            created=manifest["created"], path=manifest["path"], bytes=manifest["bytes"],
-            sha256=manifest["sha256"], reason=manifest["reason"],
+            created=manifest["created"], path=relative_state_path(job.id, manifest["number"]),
+            bytes=manifest["bytes"], sha256=manifest["sha256"], reason=manifest["reason"],
         )  # fmt: skip
         job.checkpoints.append(record)
-        await self.store.add_checkpoint(record)
+        if job.checkpoint_failures:
+            text = (
+                f"checkpoints work again (checkpoint {record.number}, after {job.checkpoint_failures} failed)"
+            )
+            log.info("job %s: %s", job.id, text)
+            self._notice(job, text)
+            job.checkpoint_failures = 0
         pending = job.pending_checkpoint
         if record.reason == "on demand" and pending is not None and not pending.done():
             pending.set_result(record)
+        await self.store.add_checkpoint(record)
         return record
 
-    async def _checkpoint_failed(self, job: Job, error: ProximaError) -> None:
-        job.notices.append(f"{error.code}: {error.message}")
-        log.warning("job %s: %s", job.id, error.message)
+    async def _checkpoint_failed(self, job: Job, error: ProximaError, info: dict[str, Any]) -> None:
+        """One notice and one log line when checkpoints start failing; the worker backs off meanwhile (each
+        attempt serializes the whole state), and a later success says so once too."""
         if job.pending_checkpoint is not None and not job.pending_checkpoint.done():
-            job.pending_checkpoint.set_exception(error)
+            job.pending_checkpoint.set_exception(error)  # the caller who asked hears every failure
+        if info.get("reason") != "on demand":
+            job.checkpoint_failures += 1
+            if job.checkpoint_failures == 1:
+                retry = info.get("retry_in_s")
+                text = f"{error.code}: {error.message}" + (
+                    f"; retrying after {retry:.0f} s, then less and less often" if retry else ""
+                )
+                log.warning("job %s: %s", job.id, text)
+                self._notice(job, text)
+            else:
+                log.debug("job %s: checkpoint attempt %d failed", job.id, job.checkpoint_failures)
         if job.state == S.PAUSING and not job.frozen:  # a suspend that could not checkpoint: keep running
             await self._transition(job, S.EXECUTING, f"suspend failed: {error.message}")
 
     async def _complete(self, job: Job, result: SimulationResult) -> None:
         await self._settle_before_end(job)
+        job.result = result  # kept, whatever happens next: a result that cannot be saved can be saved again
+        job.worker = None
+        job.record.steps_done = job.record.steps_total or job.record.steps_done
+        await self._save(job, result)
+
+    async def _save(self, job: Job, result: SimulationResult) -> None:
+        """Save the result and complete the job; if it cannot be saved, the job FAILS with OUTPUT_FAILED, nothing
+        half-written is left, and the result stays in memory for `resume` to save again."""
         job.timer.begin("POST_PROCESSING")
-        path = await asyncio.to_thread(_save_result, job.id, result)
-        job.result = result
+        try:
+            path = await asyncio.to_thread(_save_result, job.id, result)
+        except OutputError as exc:
+            log.warning("job %s: %s", job.id, exc.message)
+            await self._fail(job, exc)
+            return
         job.record.result_path = str(path)
         job.timer.end()
-        job.worker = None
         await self.store.update_job(
             job.id, result_path=str(path), steps_done=job.record.steps_total or 0, worker_pid=None
         )
@@ -436,13 +573,11 @@ class Engine:
     async def _worker_exited(self, job: Job, worker: WorkerHandle) -> None:
         await asyncio.to_thread(worker.join, 2.0)
         if job.state == S.ABORTING:
-            self.executor.discard(worker)
             await self._aborted(job)
         elif job.expect_exit:
-            self.executor.discard(worker)
+            pass
         elif job.state not in FINAL:
             how = worker.describe_exit()
-            self.executor.discard(worker)
             job.worker = None
             last = job.checkpoints[-1].number if job.checkpoints else None
             await self._fail(
@@ -459,21 +594,72 @@ class Engine:
                     if last
                     else [Step("estimate_resources", {"circuit": job.circuit.name})],
                     job=job.id,
+                    last_checkpoint=last,
                 ),
             )
 
     # --- state changes ----------------------------------------------------------------------------------------
 
     async def _transition(self, job: Job, new: JobState, reason: str) -> None:
+        """Move the job to `new` and record it. The job moves even if recording fails (the store's error is
+        raised after), so that what this process knows is never stuck in a state the job has left."""
         old = job.state
         check_transition(job.id, old, new)
         job.record.state = new
         log.info("job %s: %s -> %s (%s)", job.id, old, new, reason)
-        await self.store.update_job(job.id, state=str(new), stages=job.timer.to_dict())
-        await self.store.add_transition(job.id, str(old), str(new), reason)
+        if new not in FINAL:
+            self._ended.pop(job.id, None)
+        try:
+            await self.store.update_job(job.id, state=str(new), stages=job.timer.to_dict())
+            await self.store.add_transition(job.id, str(old), str(new), reason)
+        finally:
+            if new in FINAL:
+                job.ended.set()
+                self._forget_ended(job)
+            job.changed.set()
         if new in FINAL:
-            job.ended.set()
+            await self._apply_retention(job)
+
+    def _end_in_memory(self, job: Job) -> None:
+        """The last resort when even recording the end failed: the job has ended for everyone in this process."""
+        if job.state not in FINAL:
+            job.record.state = S.ABORTED if job.state == S.ABORTING else S.FAILED
+        job.worker = None
+        job.ended.set()
         job.changed.set()
+        self._forget_ended(job)
+
+    def _forget_ended(self, job: Job) -> None:
+        """Keep the most recent `keep_ended_jobs` ended jobs in memory; older ones live on in the store (their
+        records and result files), so a long-lived server does not grow with every job it has run."""
+        self._ended[job.id] = None
+        self._ended.move_to_end(job.id)
+        while len(self._ended) > self.settings.keep_ended_jobs:
+            old_id, _ = self._ended.popitem(last=False)
+            old = self.jobs.get(old_id)
+            if old is not None and old.state in FINAL:
+                del self.jobs[old_id]
+
+    async def _apply_retention(self, job: Job) -> None:
+        """Delete an ended job's checkpoints beyond `engine.checkpoint_retention`; a job that can still be
+        continued keeps them all."""
+        retention = self.settings.checkpoint_retention
+        if retention == "all" or not job.checkpoints or job.continuable:
+            return
+        keep = {max(c.number for c in job.checkpoints)} if retention == "last" else set()
+        drop = [c.number for c in job.checkpoints if c.number not in keep]
+        try:
+            removed = await asyncio.to_thread(prune_checkpoints, job.id, keep)
+            job.checkpoints = [c for c in job.checkpoints if c.number in keep]
+            await self.store.delete_checkpoints(job.id, drop)
+        except Exception as exc:  # the files stay for `proxima gc`; the job's end is recorded
+            log.warning("job %s: removing its checkpoints failed: %s", job.id, exc)
+            return
+        if removed:
+            log.info(
+                "job %s: removed %d checkpoint files (%d bytes; retention %s)",
+                job.id, len(removed), sum(size for _, size in removed), retention,
+            )  # fmt: skip
 
     async def _paused(self, job: Job, by: PauseMode, reason: str) -> None:
         job.timer.pause()
@@ -490,14 +676,26 @@ class Engine:
         if job.state == S.ABORTING:  # failing while being aborted: the abort stands
             await self._aborted(job)
             return
-        await self.store.update_job(job.id, error=error.to_dict(), worker_pid=None)
-        await self._transition(job, S.FAILED, f"{error.code}: {error.message}")
+        if job.state in FINAL:
+            return
+        try:
+            await self.store.update_job(
+                job.id, error=error.to_dict(), worker_pid=None, steps_done=job.record.steps_done
+            )
+        finally:
+            await self._transition(job, S.FAILED, f"{error.code}: {error.message}")
 
     async def _aborted(self, job: Job) -> None:
         job.timer.end()
         job.worker = None
-        await self.store.update_job(job.id, error=job.error.to_dict() if job.error else None, worker_pid=None)
-        await self._transition(job, S.ABORTED, job.error.message if job.error else "aborted")
+        if job.state in FINAL:
+            return
+        try:
+            await self.store.update_job(
+                job.id, error=job.error.to_dict() if job.error else None, worker_pid=None
+            )
+        finally:
+            await self._transition(job, S.ABORTED, job.error.message if job.error else "aborted")
 
     # --- control ----------------------------------------------------------------------------------------------
 
@@ -552,6 +750,8 @@ class Engine:
         return job
 
     async def resume(self, job_id: str) -> Job:
+        """Continue a paused or interrupted job, or one that can be continued after it failed (its worker died:
+        from its last checkpoint; its result could not be saved: save it again, or compute it again)."""
         job = self.job(job_id)
         if job.state == S.PAUSED and job.frozen and job.worker is not None:
             await self._transition(job, S.RESUMING, "continue (SIGCONT)")
@@ -561,20 +761,20 @@ class Engine:
             job.record.paused_by = None
             await self._transition(job, S.EXECUTING, "continued")
             return job
-        if job.state not in (S.PAUSED, S.INTERRUPTED):
-            raise JobStateError(
-                f"job {job_id} is {job.state}; only a paused or interrupted job can be resumed",
-                hint="{0} shows its state",
-                steps=[Step("job_status", {"job_id": job_id})],
-                job=job_id,
-                state=str(job.state),
-            )
+        if job.state not in (S.PAUSED, S.INTERRUPTED) and not job.continuable:
+            raise self._cannot(job, "resumed", "only a paused or interrupted job, or one whose worker died")
+        if job.state == S.FAILED and job.result is not None:  # its result is here: save it again
+            await self._reopen(job, S.RESUMING, "saving the result again")
+            await self._save(job, job.result)
+            if job.error is not None and job.state == S.FAILED:
+                raise job.error
+            return job
         last = job.checkpoints[-1] if job.checkpoints else None
         if last is not None:
             read_checkpoint(
                 manifest_path(job.id, last.number), job.id
             )  # refuse a corrupt one before anything
-        await self._transition(
+        await self._reopen(
             job, S.RESUMING, f"from checkpoint {last.number}" if last else "from the start (no checkpoint)"
         )
         try:
@@ -583,6 +783,27 @@ class Engine:
             await self._fail(job, exc)
             raise
         return job
+
+    def _cannot(self, job: Job, done: str, which: str) -> JobStateError:
+        owner = f" (run by process {self.identity[0]})" if job.state not in FINAL else ""
+        return JobStateError(
+            f"job {job.id} is {job.state}{owner}; {which} can be {done}",
+            hint="{0} shows its state",
+            steps=[Step("job_status", {"job_id": job.id})],
+            job=job.id,
+            state=str(job.state),
+            owner_pid=self.identity[0],
+        )
+
+    async def _reopen(self, job: Job, new: JobState, reason: str) -> None:
+        """Leave PAUSED / INTERRUPTED, or FAILED for a job that can be continued."""
+        if job.state == S.FAILED:
+            job.ended.clear()
+            job.error = None
+            job.record.error = None
+            await self.store.update_job(job.id, error=None)
+        job.timer.resume()
+        await self._transition(job, new, reason)
 
     async def abort(
         self, job_id: str, reason: str = "aborted by request", error: ProximaError | None = None
@@ -606,9 +827,16 @@ class Engine:
         if worker is None or not worker.alive:
             await self._aborted(job)
             return job
-        # The driver sees the worker's exit and records ABORTED.
+        # The driver sees the worker's exit and records ABORTED; should it not (a worker that will not die),
+        # the abort is recorded here rather than waited for forever.
         await asyncio.to_thread(worker.kill, self.settings.abort_grace_s)
-        await job.ended.wait()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(job.ended.wait(), END_SLACK_S)
+        if not job.ended.is_set():
+            log.warning(
+                "job %s: no end recorded %.0f s after its abort; recording it now", job.id, END_SLACK_S
+            )
+            await self._aborted(job)
         return job
 
     async def checkpoint(self, job_id: str, timeout: float = 120.0) -> CheckpointRecord:
@@ -634,11 +862,9 @@ class Engine:
     async def rollback(self, job_id: str, number: int) -> Job:
         """Continue from checkpoint `number`; later checkpoints are kept until the job ends."""
         job = self.job(job_id)
-        if job.state not in (S.EXECUTING, S.PAUSED, S.INTERRUPTED):
-            raise JobStateError(
-                f"job {job_id} is {job.state}; only an executing, paused or interrupted job can roll back",
-                job=job_id,
-                state=str(job.state),
+        if job.state not in (S.EXECUTING, S.PAUSED, S.INTERRUPTED) and not job.continuable:
+            raise self._cannot(
+                job, "rolled back", "only an executing, paused or interrupted job, or one whose worker died"
             )
         target = next((c for c in job.checkpoints if c.number == number), None)
         if target is None:
@@ -653,13 +879,12 @@ class Engine:
             manifest_path(job.id, number), job.id
         )  # verified before the running worker is stopped
         old = job.worker
-        await self._transition(job, S.ROLLING_BACK, f"to checkpoint {number} (step {target.position})")
+        await self._reopen(job, S.ROLLING_BACK, f"to checkpoint {number} (step {target.position})")
         if old is not None:
             job.worker = None
             job.expect_exit = True
             await asyncio.to_thread(old.kill, 0)
             self.executor.discard(old)
-        job.timer.resume()
         try:
             await self._launch(job, restore=target)
         except ProximaError as exc:
@@ -677,14 +902,17 @@ class Engine:
     # --- requests from other processes ------------------------------------------------------------------------
 
     async def _control_loop(self) -> None:
+        failing = False
         while True:
             await asyncio.sleep(CONTROL_POLL_S)
-            owned = [j.id for j in self.jobs.values() if j.state not in FINAL]
-            try:
-                requests = await self.store.pending_controls(owned)
-            except Exception:
-                log.exception("reading control requests failed")
+            try:  # every job this process owns, in memory or not (an ended one may still be continued)
+                requests = await self.store.controls_for_owner(self.identity)
+            except Exception as exc:
+                if not failing:  # once, not ten times a second
+                    log.warning("reading control requests failed: %s", exc)
+                failing = True
                 continue
+            failing = False
             for request in requests:
                 if request.id in self._in_hand:  # still being carried out: answered when done
                     continue
@@ -694,9 +922,19 @@ class Engine:
                 )
                 self._answering.add(task)
                 task.add_done_callback(self._answering.discard)
+                task.add_done_callback(functools.partial(self._handled, request.id))
+
+    def _handled(self, request_id: int, _: object) -> None:
+        self._in_hand.discard(request_id)
 
     async def _handle_control(self, request_id: int, job_id: str, action: str, args: dict[str, Any]) -> None:
         try:
+            if job_id not in self.jobs:  # an ended job of this process, no longer held in memory
+                if action not in ("resume", "rollback"):
+                    from proxima_agent.engine.control import refuse_ended
+
+                    refuse_ended(await self.store.get_job(job_id))
+                await self.adopt(job_id)
             if action == "pause":
                 job = await self.pause(job_id, args.get("mode", "freeze"))
             elif action == "resume":
@@ -717,7 +955,10 @@ class Engine:
         except Exception as exc:
             log.exception("control request %s failed", request_id)
             response = {"ok": False, "error": {"code": "PROXIMA_ERROR", "message": str(exc), "hint": None}}
-        await self.store.answer_control(request_id, response)
+        try:
+            await self.store.answer_control(request_id, response)
+        except ProximaError as exc:
+            log.warning("answering control request %s failed: %s", request_id, exc.message)
 
     # --- the sentinel -----------------------------------------------------------------------------------------
 
@@ -756,11 +997,13 @@ class Engine:
             await self.store.add_consent(
                 job.id, request.model_dump(), answer.model_dump(), answer.answered_by
             )
-            action = answer.option
+            chosen: str = answer.option
+        else:
+            chosen = action
         try:
-            if action == "pause" and job.state == S.EXECUTING:
+            if chosen == "pause" and job.state == S.EXECUTING:
                 await self.pause(job.id, "suspend" if job.steppable else "freeze")
-            elif action == "abort" and job.state not in FINAL:
+            elif chosen == "abort" and job.state not in FINAL:
                 error = ResourcesExhaustedError(
                     f"job {job.id} aborted by the resource sentinel: {what}",
                     hint="use a backend that needs less memory ({0} shows them), or free memory",
@@ -774,16 +1017,35 @@ class Engine:
     # --- adopting a job whose owner died ----------------------------------------------------------------------
 
     async def adopt(self, job_id: str) -> Job:
-        """Take over a job whose owner died (INTERRUPTED), so that it can be resumed or rolled back here."""
+        """Take over a job so that it can be resumed or rolled back here: one whose owner died (INTERRUPTED), or
+        one that ended but can be continued (FAILED by a worker's death or a result not saved) whose owner is
+        gone or is this process. The claim is one conditional UPDATE (state and previous owner unchanged), so
+        of two processes racing for a job exactly one gets it; the other is told which process has it."""
+        if job_id in self.jobs:
+            return self.jobs[job_id]
         record = await self.store.get_job(job_id)
-        if record.state not in (S.INTERRUPTED,):
+        state = JobState(record.state)
+        mine = (record.owner_pid, record.owner_started) == self.identity
+        if not mine and state not in FINAL and owner_alive(record):  # lost a race: say who has it
+            raise taken_by(record)
+        if state != S.INTERRUPTED and not continuable(state, record.error):
             raise JobStateError(
-                f"job {job_id} is {record.state}; only an interrupted job can be taken over",
-                hint="a job whose owner is alive is controlled through its owner (pause, resume, abort)",
+                f"job {job_id} is {record.state}; only an interrupted job, or one whose worker died, can be "
+                "taken over",
+                hint="a job whose owner is alive is controlled through its owner (pause, resume, abort); "
+                "{0} shows its state",
+                steps=[Step("job_status", {"job_id": job_id})],
                 job=job_id,
+                state=record.state,
+                owner_pid=record.owner_pid,
             )
-        if not await self.store.claim_job(job_id, (record.owner_pid, record.owner_started), self.identity):
-            raise JobStateError(f"another process took over job {job_id} first", job=job_id)
+        if not mine and owner_alive(record):
+            raise taken_by(record)
+        claimed = await self.store.claim_job(
+            job_id, (record.state,), (record.owner_pid, record.owner_started), self.identity
+        )
+        if not claimed:
+            raise taken_by(await self.store.get_job(job_id))
         record.owner_pid, record.owner_started = self.identity
         job = Job(
             record=record,
@@ -792,8 +1054,24 @@ class Engine:
             timer=StageTimer.from_dict(record.stages),
             checkpoints=await self.store.checkpoints(job_id),
         )
+        if record.error:
+            job.error = error_from_dict(record.error)
+        if state in FINAL:
+            job.ended.set()
         self.jobs[job_id] = job
         return job
+
+
+def taken_by(record: JobRecord) -> JobStateError:
+    """The answer to a process that lost the race for a job: who has it."""
+    return JobStateError(
+        f"job {record.id} is {record.state}; process {record.owner_pid} has taken it over",
+        hint="follow it with {0}; control it (pause, abort) through that process",
+        steps=[Step("job_status", {"job_id": record.id})],
+        job=record.id,
+        state=record.state,
+        owner_pid=record.owner_pid,
+    )
 
 
 def _read_messages(worker: WorkerHandle, queue: asyncio.Queue[Any], loop: asyncio.AbstractEventLoop) -> None:
@@ -814,24 +1092,48 @@ def _read_messages(worker: WorkerHandle, queue: asyncio.Queue[Any], loop: asynci
 
 
 def _save_result(job_id: str, result: SimulationResult) -> Path:
+    """Write results/<job>/result.json (and its arrays) whole or not at all: on failure every file this attempt
+    wrote is removed (partial .part files included) and OutputError says why."""
     import json
+    import shutil
 
     from proxima_agent.paths import data_dir
 
     folder = data_dir() / "results" / job_id
-    folder.mkdir(parents=True, exist_ok=True)
-    data = result.to_json_dict(array_dir=folder)
-    part = folder / "result.json.part"
-    part.write_text(json.dumps(data, indent=1, default=str))
-    part.replace(folder / "result.json")
+    existed = folder.exists()
+    before = set(folder.iterdir()) if existed else set()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        data = result.to_json_dict(array_dir=folder)
+        part = folder / "result.json.part"
+        part.write_text(json.dumps(data, indent=1, default=str))
+        part.replace(folder / "result.json")
+    except OSError as exc:
+        with contextlib.suppress(OSError):
+            if not existed:
+                shutil.rmtree(folder, ignore_errors=True)
+            else:
+                for path in set(folder.iterdir()) - before:
+                    path.unlink(missing_ok=True)
+        from proxima_agent.analysis.export import disk_full
+
+        why = "no space left on the device" if disk_full(exc) else exc.strerror or exc
+        raise OutputError(
+            f"the result of job {job_id} could not be saved in {folder}: {why}",
+            hint="free space on that disk (or make the folder writable), then {0} saves it",
+            steps=[Step("resume", {"job_id": job_id})],
+            job=job_id,
+            path=str(folder),
+        ) from exc
     return folder / "result.json"
 
 
 async def recover_orphans(store: Store) -> list[str]:
     """Jobs whose owner died: INTERRUPTED (resumable from their last checkpoint), or FAILED / ABORTED when
-    they had not started or were being aborted. A worker left frozen behind is killed."""
+    they had not started or were being aborted. A worker left frozen behind is killed. Each change is
+    conditional on the state and owner seen, so two processes noticing the same death record it once."""
     changed = []
-    for record in await store.list_jobs(limit=1000):
+    for record in await store.live_jobs():
         state = JobState(record.state)
         if state in FINAL or state == S.INTERRUPTED or owner_alive(record):
             continue
@@ -843,9 +1145,9 @@ async def recover_orphans(store: Store) -> list[str]:
             new = S.FAILED
         else:
             new = S.INTERRUPTED
-        await store.update_job(record.id, state=str(new), worker_pid=None)
-        await store.add_transition(record.id, str(state), str(new), reason)
-        changed.append(record.id)
+        owner = (record.owner_pid, record.owner_started)
+        if await store.move_job(record.id, str(state), str(new), owner, reason, worker_pid=None):
+            changed.append(record.id)
     return changed
 
 

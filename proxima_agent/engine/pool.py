@@ -32,6 +32,7 @@ class WorkerHandle:
         self.conn = conn
         self.pid = process.pid
         self._send_lock = threading.Lock()
+        self._close_lock = threading.Lock()
 
     def send(self, message: tuple[Any, ...]) -> None:
         with self._send_lock:
@@ -74,7 +75,8 @@ class WorkerHandle:
         if self.alive:
             self.signal(signal.SIGKILL)
             self.join(5)
-        self.conn.close()
+        with self._close_lock, contextlib.suppress(OSError):  # an abort's kill and the driver's may race
+            self.conn.close()
 
 
 class Executor(ABC):
@@ -211,9 +213,10 @@ class LocalPool(Executor):
                 worker.kill(0)
 
     def discard(self, worker: WorkerHandle, grace_s: float = 0.0) -> None:
-        self._busy.pop(worker.pid, None)
+        known = self._busy.pop(worker.pid, None) is not None
         worker.kill(grace_s)
-        self._replenish()
+        if known:  # a second discard of the same worker (rollback, then its driver) replaces nothing
+            self._replenish()
 
     def _replenish(self) -> None:
         """Keep `warm` workers alive: one that died, was aborted or suspended is replaced in the background.

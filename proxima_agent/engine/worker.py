@@ -2,7 +2,10 @@
 step by step, writing checkpoints between steps and answering control messages.
 
 Messages to the owner: ("ready", pid), ("started", info), ("progress", done, total), ("checkpoint", manifest),
-("checkpoint_failed", error), ("suspended", manifest), ("result", SimulationResult), ("error", error).
+("checkpoint_failed", error, info), ("suspended", manifest), ("result", SimulationResult), ("error", error).
+
+A failing automatic checkpoint (a full disk) is not tried again at every step: each attempt serializes the whole
+state (tens of MiB), so the worker backs off, doubling the wait after each failure up to RETRY_MAX_S.
 Messages from the owner: ("run", task), ("checkpoint", reason), ("suspend",), ("exit",).
 """
 
@@ -23,6 +26,8 @@ from proxima_agent.errors import ProximaError
 
 log = logging.getLogger("proxima_agent.worker")
 PROGRESS_INTERVAL_S = 0.1
+RETRY_FIRST_S = 5.0  # after a failed automatic checkpoint (or engine.checkpoint_every_s, if longer)
+RETRY_MAX_S = 600.0
 
 
 class Task(BaseModel):
@@ -95,16 +100,17 @@ def _run(conn: Connection, task: Task) -> bool:
         options = RunOptions.model_validate_json(task.options)
         execution = backend.start(circuit, options, forward)
         if task.restore is not None:
-            manifest, state = read_checkpoint(Path(task.restore), task.job_id)
+            restored, state = read_checkpoint(Path(task.restore), task.job_id)
             execution.restore(state)
-            execution.simulation_seconds = manifest["simulation_seconds"]
+            execution.simulation_seconds = restored["simulation_seconds"]
         conn.send(("started", {"total": execution.total_steps, "position": execution.position,
                                "steppable": execution.steppable, "pid": os.getpid()}))  # fmt: skip
         number = task.next_checkpoint
         last_checkpoint = (time.monotonic(), execution.position)
+        failures, retry_at = 0, 0.0  # automatic checkpoints failed in a row; no automatic attempt before
 
         def checkpoint(reason: str) -> dict[str, Any] | None:
-            nonlocal number, last_checkpoint
+            nonlocal number, last_checkpoint, failures, retry_at
             try:
                 manifest = write_checkpoint(
                     Path(task.checkpoint_dir), job_id=task.job_id, number=number, position=execution.position,
@@ -112,9 +118,18 @@ def _run(conn: Connection, task: Task) -> bool:
                     simulation_seconds=execution.simulation_seconds, reason=reason,
                 )  # fmt: skip
             except ProximaError as exc:
-                conn.send(("checkpoint_failed", exc.to_dict()))
+                failures += 1
+                wait = min(max(RETRY_FIRST_S, task.every_s or 0.0) * 2 ** (failures - 1), RETRY_MAX_S)
+                retry_at = time.monotonic() + wait
+                last_checkpoint = (
+                    time.monotonic(),
+                    execution.position,
+                )  # the regular interval starts over too
+                info = {"reason": reason, "attempt": failures, "retry_in_s": wait}
+                conn.send(("checkpoint_failed", exc.to_dict(), info))
                 return None
             number += 1
+            failures, retry_at = 0, 0.0
             last_checkpoint = (time.monotonic(), execution.position)
             return manifest
 
@@ -135,7 +150,7 @@ def _run(conn: Connection, task: Task) -> bool:
             if now - last_sent >= PROGRESS_INTERVAL_S or execution.done:
                 conn.send(("progress", execution.position, execution.total_steps))
                 last_sent = now
-            if execution.steppable and not execution.done:
+            if execution.steppable and not execution.done and now >= retry_at:
                 since, at = last_checkpoint
                 if (task.every_s is not None and now - since >= task.every_s) or (
                     task.every_steps is not None and execution.position - at >= task.every_steps

@@ -63,4 +63,12 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX control_pending ON control (job_id, handled);
     """,
+    # 2: checkpoint paths relative to the data directory (a moved data directory still resumes); unanswered
+    # control requests and live jobs found by index (an owner polls them ten times a second)
+    """
+    UPDATE checkpoints SET path = 'checkpoints/' || job_id || '/' || printf('%04d', number) || '.state'
+        WHERE path LIKE '/%' OR path LIKE '_:%';
+    CREATE INDEX control_unhandled ON control (job_id) WHERE handled IS NULL;
+    CREATE INDEX jobs_state ON jobs (state);
+    """,
 )

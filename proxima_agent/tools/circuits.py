@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from proxima_agent.circuits.summary import CircuitSummary
 from proxima_agent.tools.context import ToolContext
 from proxima_agent.tools.models import CircuitArg, ToolInput, ToolOutput
 
@@ -106,24 +107,9 @@ class DescribeInput(ToolInput):
     qasm: Literal[2, 3] | None = Field(None, description="also return the circuit as OpenQASM 2 or 3")
 
 
-class CircuitDescription(ToolOutput):
-    """circuits.analysis.CircuitSummary's fields (that module loads numpy, which start-up must not), and QASM."""
+class CircuitDescription(CircuitSummary, ToolOutput):
+    """The circuit's summary (the core's own model), and the circuit as OpenQASM when asked."""
 
-    name: str
-    num_qubits: int
-    num_clbits: int
-    depth: int
-    size: int = Field(description="gates (measurements, resets and barriers not counted)")
-    gate_counts: dict[str, int]
-    two_qubit_gates: int
-    multi_qubit_gates: int
-    measurements: int
-    resets: int
-    mid_circuit_measurement: bool
-    clifford: bool
-    non_clifford_gates: int
-    parameterized_gates: int
-    parameters: int
     qasm: str | None = None
 
     def text(self) -> str:

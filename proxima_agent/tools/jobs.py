@@ -20,7 +20,17 @@ from pydantic import BaseModel, Field
 
 from proxima_agent.errors import JobStateError
 from proxima_agent.tools.context import ToolContext
-from proxima_agent.tools.models import CircuitArg, ErrorInfo, NoiseArg, ShotsArg, ToolInput, ToolOutput
+from proxima_agent.tools.models import (
+    MAX_ID_CHARS,
+    BackendId,
+    BackendOptions,
+    CircuitArg,
+    ErrorInfo,
+    NoiseArg,
+    ShotsArg,
+    ToolInput,
+    ToolOutput,
+)
 
 MAX_WAIT_S = 50.0  # under the ~60 s at which Claude Desktop cuts a tool call
 DEFAULT_WAIT_S = 20.0
@@ -44,16 +54,16 @@ JobId = Annotated[
 
 class ExecuteInput(ToolInput):
     circuit: CircuitArg
-    backend: str | None = Field(
+    backend: BackendId | None = Field(
         None, description="backend id (cirq-sv, cirq-dm, aer-sv, aer-dm, lret); omit to let the rules choose"
     )
     shots: ShotsArg = None
     seed: int | None = Field(None, ge=0, description="seed; the same seed gives the same counts on a backend")
     noise: NoiseArg = None
-    observables: list[str] = Field(
+    observables: list[Annotated[str, Field(min_length=1, max_length=1024)]] = Field(
         default_factory=list, max_length=64, description="Pauli strings for exact expectation values (lret)"
     )
-    backend_options: dict[str, Any] = Field(
+    backend_options: BackendOptions = Field(
         default_factory=dict, description="lret options: threshold, max_rank, memory_budget_bytes, precision"
     )
     probabilities: bool = Field(
@@ -94,8 +104,8 @@ class RollbackInput(JobInput):
 
 class ListJobsInput(ToolInput):
     limit: int = Field(20, ge=1, le=500, description="most recent jobs returned")
-    states: list[str] = Field(
-        default_factory=list, description="only jobs in these states, e.g. ['EXECUTING']"
+    states: list[Annotated[str, Field(max_length=MAX_ID_CHARS)]] = Field(
+        default_factory=list, max_length=16, description="only jobs in these states, e.g. ['EXECUTING']"
     )
 
 

@@ -6,35 +6,29 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
+from proxima_agent.selection.models import BackendEstimate
 from proxima_agent.tools.context import ToolContext
-from proxima_agent.tools.models import CircuitArg, NoiseArg, ShotsArg, ToolInput, ToolOutput
+from proxima_agent.tools.models import (
+    BackendId,
+    BackendOptions,
+    CircuitArg,
+    NoiseArg,
+    ShotsArg,
+    ToolInput,
+    ToolOutput,
+)
 
 
 class EstimateInput(ToolInput):
     circuit: CircuitArg
     noise: NoiseArg = None
     shots: ShotsArg = None
-    backend_options: dict[str, Any] = Field(
+    backend_options: BackendOptions = Field(
         default_factory=dict,
         description="backend-specific settings, e.g. lret's {'threshold': 1e-3, 'max_rank': 64}",
     )
-
-
-class BackendEstimateRow(BaseModel):
-    """selection.estimate.BackendEstimate's fields: importing that module here would load numpy at start-up."""
-
-    backend: str
-    available: bool
-    supported: bool
-    method: str
-    memory_bytes: int
-    min_memory_bytes: int
-    seconds: float = Field(description="rough time from the fitted model (expect a factor of 2-3 either way)")
-    feasible: bool
-    reason: str | None = None
-    note: str | None = Field(None, description="how the backend made its estimate, where it says more")
 
 
 class EstimateOutput(ToolOutput):
@@ -46,7 +40,7 @@ class EstimateOutput(ToolOutput):
     total_memory_bytes: int
     available_memory_bytes: int
     usable_memory_bytes: int
-    backends: list[BackendEstimateRow]
+    backends: list[BackendEstimate]
     method: str = Field(description="how the estimates were made")
 
     @classmethod
@@ -55,7 +49,7 @@ class EstimateOutput(ToolOutput):
             circuit=est.circuit, num_qubits=est.num_qubits, operations=est.operations, noisy=est.noisy,
             shots=est.shots, total_memory_bytes=est.machine.total_bytes,
             available_memory_bytes=est.machine.available_bytes, usable_memory_bytes=est.machine.usable_bytes,
-            backends=[BackendEstimateRow(**row.model_dump()) for row in est.backends], method=est.method,
+            backends=est.backends, method=est.method,
         )  # fmt: skip
 
     def text(self) -> str:
@@ -100,8 +94,10 @@ class SelectInput(ToolInput):
     circuit: CircuitArg
     noise: NoiseArg = None
     shots: ShotsArg = None
-    backends: list[str] | None = Field(
-        None, description="choose only among these backend ids (default: every enabled backend)"
+    backends: list[BackendId] | None = Field(
+        None,
+        max_length=16,
+        description="choose only among these backend ids (default: every enabled backend)",
     )
 
 

@@ -14,7 +14,7 @@ import threading
 from collections.abc import Iterator
 
 import psutil
-from rich.console import Console, Group
+from rich.console import Console, Group, RenderableType
 from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
@@ -64,7 +64,7 @@ def render(job: Job, stats: WorkerStats, question: str | None) -> Group:
     if job.checkpoints:
         last = job.checkpoints[-1]
         grid.add_row("checkpoint", f"#{last.number} at step {last.position} ({format_bytes(last.bytes)})")
-    parts: list[object] = [grid]
+    parts: list[RenderableType] = [grid]
     total = record.steps_total
     if total:
         bar = Table.grid(padding=(0, 1))

@@ -10,8 +10,9 @@ from rich.text import Text
 
 from proxima_agent.backends.base import BackendInfo
 from proxima_agent.backends.result import SimulationResult
-from proxima_agent.circuits.analysis import CircuitSummary
-from proxima_agent.selection.estimate import Estimate, format_bytes, format_seconds
+from proxima_agent.circuits.summary import CircuitSummary
+from proxima_agent.selection.estimate import format_bytes, format_seconds
+from proxima_agent.selection.models import Estimate
 
 
 def backends_table(infos: list[BackendInfo], max_qubits: dict[str, int], health: dict[str, Any]) -> Table:
