@@ -404,8 +404,10 @@ def jobs(limit: int, as_json: bool) -> None:
         return await store.list_jobs(limit)
 
     records = _with_store(work)
-    if as_json:
-        _emit_json([r.model_dump(exclude={"spec"}) for r in records])
+    if as_json:  # the list_jobs tool's shape
+        from proxima_agent.tools.jobs import JobList, job_summary
+
+        _emit_json(JobList(jobs=[job_summary(r) for r in records]).model_dump(mode="json"))
         return
     from proxima_agent.ui.render import jobs_table, make_console
 
@@ -421,23 +423,21 @@ def status(job_id: str, as_json: bool) -> None:
 
     async def work(store: Any) -> Any:
         await recover_orphans(store)
+        record = await store.get_job(job_id)
+        if as_json:  # the job_status tool's shape
+            from proxima_agent.tools.jobs import status_of
+
+            return (await status_of(store, record)).model_dump(mode="json"), None, None, None
         return (
-            await store.get_job(job_id),
+            record,
             await store.transitions(job_id),
             await store.checkpoints(job_id),
-            await store.consent_decisions(job_id),
+            (await store.consent_decisions(job_id)),
         )
 
     record, transitions, checkpoints, consent = _with_store(work)
     if as_json:
-        _emit_json(
-            record.model_dump(exclude={"spec"})
-            | {
-                "transitions": [t.model_dump() for t in transitions],
-                "checkpoints": [c.model_dump() for c in checkpoints],
-                "consent": consent,
-            }
-        )
+        _emit_json(record)
         return
     from proxima_agent.ui.render import job_status, make_console
 

@@ -46,9 +46,9 @@ def running_job(min_checkpoints: int = 1, timeout: float = 60) -> dict:
     """The one job, once it is executing with at least `min_checkpoints` checkpoints."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        jobs = json.loads(proxima("jobs", "--json").out)
+        jobs = json.loads(proxima("jobs", "--json").out)["jobs"]
         if jobs and jobs[0]["state"] == "EXECUTING":
-            data = status(jobs[0]["id"])
+            data = status(jobs[0]["job_id"])
             if len(data["checkpoints"]) >= min_checkpoints:
                 return data
         time.sleep(0.1)
@@ -73,7 +73,7 @@ def test_a_killed_owner_leaves_a_job_that_a_new_process_resumes_exactly(project,
     owner = start_owner()
     try:
         job = running_job()
-        job_id = job["id"]
+        job_id = job["job_id"]
         paused = proxima("pause", job_id)
         assert paused.code == 0, paused.both
         assert "PAUSED" in paused.out
@@ -100,7 +100,7 @@ def test_a_killed_owner_leaves_a_job_that_a_new_process_resumes_exactly(project,
 def test_control_from_another_terminal_and_abort(project):
     owner = start_owner("ghz:16")  # about 10 s: it cannot finish while the test steers it
     try:
-        job_id = running_job()["id"]
+        job_id = running_job()["job_id"]
         assert proxima("pause", job_id, "--suspend").code == 0
         deadline = time.monotonic() + 30
         while status(job_id)["state"] != "PAUSED" and time.monotonic() < deadline:
@@ -150,12 +150,12 @@ def test_ctrl_c_without_a_terminal_aborts_the_job_and_leaves_no_worker(project):
     owner = start_owner("ghz:16")
     try:
         job = running_job()
-        worker = status(job["id"])["worker_pid"]
+        worker = status(job["job_id"])["worker_pid"]
         owner.send_signal(signal.SIGINT)
         _, err = owner.communicate(timeout=30)
         assert owner.returncode == 130, err
         assert "interrupted" in err and "Traceback" not in err
-        assert status(job["id"])["state"] == "ABORTED"
+        assert status(job["job_id"])["state"] == "ABORTED"
         assert gone(worker)
     finally:
         owner.kill()
@@ -214,7 +214,7 @@ def test_live_view_keys_on_a_terminal(project):
     """On a real pseudo-terminal: the live view draws, `p` freezes, `r` resumes, `a` then `y` aborts."""
     terminal = Terminal(LIVE_RUN)
     try:
-        job_id = running_job(min_checkpoints=0)["id"]
+        job_id = running_job(min_checkpoints=0)["job_id"]
         terminal.read_for(0.5)
         assert b"steps" in terminal.screen and b"p pause" in terminal.screen
         terminal.type(b"p")
@@ -238,7 +238,7 @@ def test_checkpoint_key_then_ctrl_c_suspends_and_leaves_and_resume_finishes(proj
     terminal = Terminal(LIVE_RUN)
     try:
         job = running_job(min_checkpoints=0)
-        job_id, worker = job["id"], job["worker_pid"]
+        job_id, worker = job["job_id"], job["worker_pid"]
         terminal.read_for(0.3)
         terminal.type(b"c")
         deadline = time.monotonic() + 20

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import json
 import os
 import shutil
@@ -32,9 +33,9 @@ from proxima_agent.engine.states import JobState
 from tests.cli_helpers import PROXIMA, Completed, proxima
 
 NOISE = "amplitude_damping:0.001;phase_damping:0.001"
-LONG_RUN = (
+LONG_RUN = (  # about 4 s of simulation: time to act on it while it runs
     "run",
-    "ghz:15",
+    "ghz:16",
     "--backend",
     "lret",
     "--noise",
@@ -118,16 +119,23 @@ def start(args: tuple[str, ...] = LONG_RUN) -> subprocess.Popen[str]:
     return subprocess.Popen([*PROXIMA, *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def executing_with_checkpoint(timeout: float = 60) -> dict:
+def executing_with_checkpoint(min_checkpoints: int = 1, timeout: float = 60) -> dict:
+    """The newest job, once it executes with `min_checkpoints` checkpoints. Read from the database itself: a
+    poll through the CLI (two interpreters started) takes longer than some runs do."""
+    db = data() / "proxima.db"
+    query = (
+        "SELECT id, state, worker_pid, (SELECT count(*) FROM checkpoints c WHERE c.job_id = jobs.id) "
+        "FROM jobs ORDER BY created DESC LIMIT 1"
+    )
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        jobs = json.loads(proxima("jobs", "--json").out)
-        if jobs and jobs[0]["state"] == "EXECUTING":
-            job = status(jobs[0]["id"])
-            if job["checkpoints"]:
-                return job
-        time.sleep(0.1)
-    raise AssertionError("no executing job with a checkpoint appeared")
+        if db.exists():
+            with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)) as conn:
+                row = conn.execute(query).fetchone()
+            if row and row[1] == "EXECUTING" and row[2] and row[3] >= min_checkpoints:
+                return {"job_id": row[0], "worker_pid": row[2], "checkpoints": row[3]}
+        time.sleep(0.02)
+    raise AssertionError(f"no executing job with {min_checkpoints} checkpoint(s) appeared")
 
 
 @pytest.fixture(scope="module")
@@ -198,7 +206,8 @@ def test_a_result_that_cannot_be_saved_fails_the_job_keeps_the_result_and_resume
     assert resumed.code == 0, resumed.both
     assert json.loads(resumed.out)["counts"] == shown["counts"]  # the seed was fixed at submission
     final = status(job_id)
-    assert final["state"] == "COMPLETED" and Path(final["result_path"]).is_file()
+    assert final["state"] == "COMPLETED" and final["result"]["counts"] == shown["counts"]
+    assert (data() / "results" / job_id / "result.json").is_file()
     assert [t["new"] for t in final["transitions"]][-4:] == ["FAILED", "RESUMING", "EXECUTING", "COMPLETED"]
 
 
@@ -244,7 +253,7 @@ def test_two_resumes_racing_for_one_interrupted_job_run_it_once(
     write_config(tmp_path, monkeypatch, checkpoint_every_steps=10)
     owner = start()
     try:
-        job_id = executing_with_checkpoint()["id"]
+        job_id = executing_with_checkpoint()["job_id"]
         owner.send_signal(signal.SIGKILL)
         owner.wait(10)
         assert status(job_id)["state"] == "INTERRUPTED"
@@ -362,7 +371,7 @@ def test_checkpoints_follow_the_retention_and_gc_frees_the_rest(tmp_path: Path, 
     assert results.is_dir()
     old = json.loads(proxima("gc", "--older-than", "0", "--json").out)
     assert {r["kind"] for r in old["removed"]} == {"result"} and not results.exists()
-    assert status(kept)["result_path"] is None  # the record stays
+    assert status(kept)["state"] == "COMPLETED" and status(kept)["result"] is None  # the record stays
     human = proxima("gc")
     assert human.code == 0 and "nothing to remove" in human.out
 
@@ -372,7 +381,7 @@ def test_a_moved_data_directory_still_resumes(tmp_path: Path, monkeypatch, refer
     write_config(tmp_path, monkeypatch, checkpoint_every_steps=10)
     owner = start()
     try:
-        job_id = executing_with_checkpoint()["id"]
+        job_id = executing_with_checkpoint()["job_id"]
         owner.send_signal(signal.SIGKILL)
         owner.wait(10)
     finally:
@@ -384,6 +393,30 @@ def test_a_moved_data_directory_still_resumes(tmp_path: Path, monkeypatch, refer
     assert resumed.code == 0, resumed.both
     assert json.loads(resumed.out)["counts"] == reference_counts
     assert any("from checkpoint" in t["reason"] for t in status(job_id)["transitions"])
+
+
+def test_a_moved_data_directory_still_shows_its_results_and_arrays(tmp_path: Path, monkeypatch):
+    import numpy as np
+
+    from tests.mcp_helpers import run, serving
+
+    done = proxima(*STATE_RUN, timeout=180)
+    assert done.code == 0, done.both
+    shown = json.loads(done.out)
+    moved = tmp_path / "moved-data"
+    shutil.move(str(data()), moved)
+    monkeypatch.setenv("PROXIMA_DATA_DIR", str(moved))
+
+    async def go() -> None:
+        async with serving() as client:
+            view = await client.ok("wait_job", {"job_id": shown["job"], "wait_seconds": 0})
+            assert view["state"] == "COMPLETED" and view["result"]["counts"] == shown["counts"]
+            state = np.load(
+                io.BytesIO(await client.blob_resource(f"proxima://results/{shown['job']}/statevector.npy"))
+            )
+            assert state.shape == (2**14,) and abs(np.vdot(state, state) - 1) < 1e-9
+
+    run(go())
 
 
 def test_migration_makes_old_absolute_checkpoint_paths_relative(tmp_path: Path):
@@ -428,30 +461,28 @@ def test_a_job_whose_worker_died_resumes_and_rolls_back_from_its_checkpoints(tmp
         owner.kill()
     assert owner.returncode == 4 and "WORKER_DIED" in err and "Traceback" not in err
     error = json.loads(out)["error"]
-    assert f"proxima resume {job['id']}" in error["hint"]  # the hint's promise, kept below
-    record = status(job["id"])
+    assert f"proxima resume {job['job_id']}" in error["hint"]  # the hint's promise, kept below
+    record = status(job["job_id"])
     assert record["state"] == "FAILED" and record["checkpoints"]  # kept: the job can be continued
     first = record["checkpoints"][0]["number"]
-    resumed = proxima("resume", job["id"], "--json", timeout=120)
+    resumed = proxima("resume", job["job_id"], "--json", timeout=120)
     assert resumed.code == 0, resumed.both
     assert json.loads(resumed.out)["counts"] == reference_counts
-    assert status(job["id"])["state"] == "COMPLETED"
+    assert status(job["job_id"])["state"] == "COMPLETED"
 
     # rollback of a job whose worker died, to its first checkpoint, in a process of its own
     write_config(tmp_path, monkeypatch, checkpoint_every_steps=10, checkpoint_retention="all")
     owner = start()
     try:
-        job = executing_with_checkpoint()
-        while len(status(job["id"])["checkpoints"]) < 2:
-            time.sleep(0.05)
+        job = executing_with_checkpoint(min_checkpoints=2)
         os.kill(job["worker_pid"], signal.SIGKILL)
         owner.communicate(timeout=60)
     finally:
         owner.kill()
-    rolled = proxima("rollback", job["id"], str(first), "--json", timeout=120)
+    rolled = proxima("rollback", job["job_id"], str(first), "--json", timeout=120)
     assert rolled.code == 0, rolled.both
     assert json.loads(rolled.out)["counts"] == reference_counts
-    assert any(f"to checkpoint {first}" in t["reason"] for t in status(job["id"])["transitions"])
+    assert any(f"to checkpoint {first}" in t["reason"] for t in status(job["job_id"])["transitions"])
 
 
 # --- 15: the database deleted under a running MCP server -------------------------------------------------------
@@ -508,9 +539,9 @@ def test_every_failure_under_json_prints_the_error_document():
 
 def test_sigterm_under_json_aborts_and_prints_the_interruption(tmp_path: Path, monkeypatch):
     write_config(tmp_path, monkeypatch, checkpoint_every_steps=10)
-    owner = start(tuple(a if a != "ghz:15" else "ghz:16" for a in LONG_RUN))
+    owner = start()
     try:
-        job_id = executing_with_checkpoint()["id"]
+        job_id = executing_with_checkpoint()["job_id"]
         owner.send_signal(signal.SIGTERM)
         out, err = owner.communicate(timeout=30)
     finally:

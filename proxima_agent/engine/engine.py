@@ -19,7 +19,6 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any, Literal
 
 import psutil
@@ -56,6 +55,7 @@ from proxima_agent.errors import (
     error_from_dict,
 )
 from proxima_agent.store.db import CheckpointRecord, JobRecord, Store
+from proxima_agent.store.results import save_result
 
 log = logging.getLogger("proxima_agent.engine")
 S = JobState
@@ -547,15 +547,15 @@ class Engine:
         half-written is left, and the result stays in memory for `resume` to save again."""
         job.timer.begin("POST_PROCESSING")
         try:
-            path = await asyncio.to_thread(_save_result, job.id, result)
+            path = await asyncio.to_thread(save_result, job.id, result)
         except OutputError as exc:
             log.warning("job %s: %s", job.id, exc.message)
             await self._fail(job, exc)
             return
-        job.record.result_path = str(path)
+        job.record.result_path = path
         job.timer.end()
         await self.store.update_job(
-            job.id, result_path=str(path), steps_done=job.record.steps_total or 0, worker_pid=None
+            job.id, result_path=path, steps_done=job.record.steps_total or 0, worker_pid=None
         )
         await self._transition(job, S.COMPLETED, f"finished in {result.timing.total_s:.3f} s")
 
@@ -1089,43 +1089,6 @@ def _read_messages(worker: WorkerHandle, queue: asyncio.Queue[Any], loop: asynci
         log.exception("reading from worker %d failed", worker.pid)
     with contextlib.suppress(RuntimeError):  # the loop may have closed
         loop.call_soon_threadsafe(queue.put_nowait, ("exit",))
-
-
-def _save_result(job_id: str, result: SimulationResult) -> Path:
-    """Write results/<job>/result.json (and its arrays) whole or not at all: on failure every file this attempt
-    wrote is removed (partial .part files included) and OutputError says why."""
-    import json
-    import shutil
-
-    from proxima_agent.paths import data_dir
-
-    folder = data_dir() / "results" / job_id
-    existed = folder.exists()
-    before = set(folder.iterdir()) if existed else set()
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        data = result.to_json_dict(array_dir=folder)
-        part = folder / "result.json.part"
-        part.write_text(json.dumps(data, indent=1, default=str))
-        part.replace(folder / "result.json")
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            if not existed:
-                shutil.rmtree(folder, ignore_errors=True)
-            else:
-                for path in set(folder.iterdir()) - before:
-                    path.unlink(missing_ok=True)
-        from proxima_agent.analysis.export import disk_full
-
-        why = "no space left on the device" if disk_full(exc) else exc.strerror or exc
-        raise OutputError(
-            f"the result of job {job_id} could not be saved in {folder}: {why}",
-            hint="free space on that disk (or make the folder writable), then {0} saves it",
-            steps=[Step("resume", {"job_id": job_id})],
-            job=job_id,
-            path=str(folder),
-        ) from exc
-    return folder / "result.json"
 
 
 async def recover_orphans(store: Store) -> list[str]:

@@ -13,7 +13,6 @@ import io
 import json
 from collections.abc import Awaitable, Callable
 from functools import wraps
-from pathlib import Path
 from typing import Any
 
 from mcp.server.mcpserver import Context, MCPServer
@@ -59,17 +58,9 @@ def _job_id(job_id: str) -> str:
 async def _stored_result(ctx: Context[Runtime, Any], job_id: str) -> dict[str, Any]:
     job_id = _job_id(job_id)
     engine = await _runtime(ctx).engine()
-    record = await engine.store.get_job(job_id)
-    if not record.result_path:
-        raise JobNotFoundError(
-            f"job {job_id} has no result ({record.state})",
-            hint="wait for it with the wait_job tool; only completed jobs have results",
-            job=job_id,
-        )
-    try:
-        return json.loads(Path(record.result_path).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise JobNotFoundError(f"the result of job {job_id} cannot be read: {exc}", job=job_id) from exc
+    from proxima_agent.store.results import read_result
+
+    return read_result(await engine.store.get_job(job_id))
 
 
 def counts_csv(data: dict[str, Any]) -> str:

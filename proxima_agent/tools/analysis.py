@@ -5,14 +5,12 @@ short reading and a chart). Every figure comes from `proxima_agent.analysis`, co
 from __future__ import annotations
 
 import asyncio
-import json
-from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel, Field, PrivateAttr, model_validator
 
 from proxima_agent.analysis.figures import Consensus, OutcomeStatistics
-from proxima_agent.errors import InputError, JobStateError, ProximaError
+from proxima_agent.errors import InputError, ProximaError
 from proxima_agent.tools.context import ToolContext
 from proxima_agent.tools.jobs import JobId, JobView, WaitArg, current_view, wait_until_ended
 from proxima_agent.tools.models import BackendId, CircuitArg, NoiseArg, ShotsArg, ToolInput, ToolOutput
@@ -28,18 +26,9 @@ async def job_result(ctx: ToolContext, job_id: str) -> Any:
     job = engine.jobs.get(job_id)
     if job is not None and job.result is not None:
         return job.result
-    record = await engine.store.get_job(job_id)
-    if record.state != "COMPLETED" or not record.result_path:
-        raise JobStateError(
-            f"job {job_id} is {record.state}; only a completed job has a result",
-            hint=f"wait for it with wait_job (job_id={job_id})"
-            if record.state not in ("FAILED", "ABORTED")
-            else None,
-            job=job_id,
-            state=record.state,
-        )
-    data = json.loads(Path(record.result_path).read_text(encoding="utf-8"))
-    return SimulationResult.from_json_dict(data)
+    from proxima_agent.store.results import read_result
+
+    return SimulationResult.from_json_dict(read_result(await engine.store.get_job(job_id)))
 
 
 # --- compare ------------------------------------------------------------------------------------------------

@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import time
-from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field
@@ -339,12 +337,12 @@ class CheckpointOutput(ToolOutput):
 # --- building views -------------------------------------------------------------------------------------------
 
 
-def _read_result(path: str | None) -> dict[str, Any] | None:
-    if not path:
-        return None
+def _read_result(record: Any) -> dict[str, Any] | None:
+    from proxima_agent.store.results import read_result
+
     try:
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+        return read_result(record)
+    except JobStateError:  # its files were removed: the view says COMPLETED, without the figures
         return None
 
 
@@ -354,7 +352,7 @@ def _view(record: Any, *, job: Any = None, probabilities: bool = False) -> JobVi
 
     state = JobState(record.state)
     ended = state in FINAL
-    data = _read_result(record.result_path) if state == JobState.COMPLETED else None
+    data = _read_result(record) if state == JobState.COMPLETED else None
     error = ErrorInfo.from_dict(record.error) if record.error else None
     if job is not None and job.error is not None and ended:
         error = ErrorInfo.of(job.error)
@@ -499,21 +497,42 @@ async def wait_job(args: WaitInput, ctx: ToolContext) -> JobView:
     return await current_view(ctx, args.job_id, probabilities=args.probabilities)
 
 
-async def job_status(args: JobInput, ctx: ToolContext) -> JobStatus:
-    view = await current_view(ctx, args.job_id)
-    store = (await ctx.runtime.engine()).store
-    record = await store.get_job(args.job_id)
+async def status_of(store: Any, record: Any, job: Any = None) -> JobStatus:
+    """A job's whole status from its stored record (and the live job, where this process owns it): the one
+    shape `job_status` and `proxima status --json` give."""
     return JobStatus(
-        **view.model_dump(),
+        **_view(record if job is None else job.record, job=job).model_dump(),
         created=record.created,
         worker_pid=record.worker_pid,
-        transitions=[TransitionView(**t.model_dump()) for t in await store.transitions(args.job_id)],
+        transitions=[TransitionView(**t.model_dump()) for t in await store.transitions(record.id)],
         checkpoints=[
             CheckpointView(**c.model_dump(include=set(CheckpointView.model_fields)))
-            for c in await store.checkpoints(args.job_id)
+            for c in await store.checkpoints(record.id)
         ],
-        consent=await store.consent_decisions(args.job_id),
+        consent=await store.consent_decisions(record.id),
     )
+
+
+def job_summary(record: Any) -> JobSummary:
+    """A line of `list_jobs` and of `proxima jobs --json`."""
+    return JobSummary(
+        job_id=record.id,
+        state=record.state,
+        circuit=record.circuit,
+        backend=record.backend,
+        created=record.created,
+        progress=ProgressView(done=record.steps_done, total=record.steps_total),
+    )
+
+
+async def job_status(args: JobInput, ctx: ToolContext) -> JobStatus:
+    engine = await ctx.runtime.engine()
+    job = engine.jobs.get(args.job_id)
+    if job is None:
+        from proxima_agent.engine.engine import recover_orphans
+
+        await recover_orphans(engine.store)
+    return await status_of(engine.store, await engine.store.get_job(args.job_id), job)
 
 
 async def list_jobs(args: ListJobsInput, ctx: ToolContext) -> JobList:
@@ -527,19 +546,7 @@ async def list_jobs(args: ListJobsInput, ctx: ToolContext) -> JobList:
     store = (await ctx.runtime.engine()).store
     await recover_orphans(store)
     records = await store.list_jobs(args.limit, tuple(s.upper() for s in args.states))
-    return JobList(
-        jobs=[
-            JobSummary(
-                job_id=r.id,
-                state=r.state,
-                circuit=r.circuit,
-                backend=r.backend,
-                created=r.created,
-                progress=ProgressView(done=r.steps_done, total=r.steps_total),
-            )
-            for r in records
-        ]
-    )
+    return JobList(jobs=[job_summary(r) for r in records])
 
 
 async def _control(ctx: ToolContext, job_id: str, action: str, args: dict[str, Any]) -> Any:
