@@ -811,7 +811,11 @@ class Engine:
         job = self.job(job_id)
         if job.state in FINAL or job.state == S.ABORTING:
             raise JobStateError(
-                f"job {job_id} is {job.state}; there is nothing to abort", job=job_id, state=str(job.state)
+                f"job {job_id} is {job.state}; there is nothing to abort",
+                hint="{0} shows how it ended" if job.state in FINAL else "it is being aborted already",
+                steps=[Step("job_status", {"job_id": job_id})] if job.state in FINAL else (),
+                job=job_id,
+                state=str(job.state),
             )
         last = job.checkpoints[-1].number if job.checkpoints else None
         job.error = error or JobAbortedError(
