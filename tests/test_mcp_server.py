@@ -14,9 +14,9 @@ import psutil
 import pytest
 from mcp_types import ElicitResult
 
-from proxima_agent.mcp.server import load_skills
 from proxima_agent.paths import resource_dir
 from proxima_agent.tools.registry import registry, tool_doc
+from proxima_agent.tools.skills import load_skills
 from tests.mcp_helpers import config, run, serving, until_state
 
 LONG = {"circuit": "ghz:15", "backend": "lret", "noise": "amplitude_damping:0.001;phase_damping:0.001"}

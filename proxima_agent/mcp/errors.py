@@ -33,13 +33,13 @@ from mcp_types import (
 from pydantic import ValidationError
 
 from proxima_agent.errors import InputError, ProximaError, quoted
-from proxima_agent.tools.models import MAX_ID_CHARS, ErrorInfo, clipped
+from proxima_agent.tools.invoke import internal_error
+from proxima_agent.tools.models import MAX_ID_CHARS, ErrorInfo
 
 log = logging.getLogger("proxima_agent.mcp")
 
 ERROR_META_KEY = "proxima/error"  # where a tool error's fields are, for programs (MCP `_meta` key syntax)
 MAX_PROMPT_ARGUMENT_CHARS = 10_000
-MAX_LOGGED_CHARS = 300
 
 
 def tool_error(error: ErrorInfo) -> CallToolResult:
@@ -60,21 +60,6 @@ def protocol_error(exc: ProximaError) -> MCPError:
     return MCPError(code=code, message=message, data=info.model_dump(mode="json"))
 
 
-def internal_error(what: str) -> ErrorInfo:
-    """A bug met while doing WHAT: logged with its traceback (call it in an `except`), reported without."""
-    import sys
-
-    from proxima_agent.logs import log_file
-
-    log.exception("internal error in %s", what)
-    kind = type(sys.exc_info()[1]).__name__ if sys.exc_info()[1] is not None else "unknown"
-    return ErrorInfo.build(
-        ProximaError.code,
-        f"internal error in {what} ({kind})",
-        hint=f"details are in {log_file()}; please report it",
-    )
-
-
 def internal_protocol_error(what: str) -> MCPError:
     info = internal_error(what)
     return MCPError(
@@ -82,11 +67,6 @@ def internal_protocol_error(what: str) -> MCPError:
         message=f"{info.code}: {info.message} (hint: {info.hint})",
         data=info.model_dump(mode="json"),
     )
-
-
-def log_line(text: str) -> str:
-    """What a log line may quote of a message: the start of it, on one line."""
-    return clipped(text.replace("\n", " "), MAX_LOGGED_CHARS)
 
 
 # --- the requests around the tools: prompts, resources, unknown names ------------------------------------------

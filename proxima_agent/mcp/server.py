@@ -35,11 +35,12 @@ from mcp_types import CallToolResult, ImageContent, TextContent, ToolAnnotations
 from pydantic import BaseModel, ConfigDict, Field
 
 from proxima_agent import __version__
-from proxima_agent.errors import ProximaError
 from proxima_agent.mcp import errors
 from proxima_agent.tools.context import Runtime, ToolContext
+from proxima_agent.tools.invoke import consent_question, invoke
 from proxima_agent.tools.models import ErrorInfo
 from proxima_agent.tools.registry import ToolSpec, registry
+from proxima_agent.tools.skills import Skill, load_skills
 
 log = logging.getLogger("proxima_agent.mcp")
 
@@ -108,7 +109,7 @@ def build_server(
     from proxima_agent.mcp import resources
 
     server.proxima_resources = resources.register(server, shared)
-    prompts = skill_prompts()
+    prompts = skill_prompts(shared.workspace)
     for prompt in prompts:
         server.add_prompt(prompt)
     server.proxima_prompts = {p.name: [a.name for a in p.arguments or []] for p in prompts}
@@ -189,21 +190,10 @@ def _consent_resolver(spec: ToolSpec) -> Any:
     user by elicitation where the client supports it. The SDK carries the question in either protocol era."""
 
     async def resolve(arguments: Any, ctx: Context[Runtime, Any]) -> Elicit[ForceConsent] | NoQuestion:
-        assert spec.consent_check is not None
-        try:
-            args = spec.parse(arguments or {})
-        except ProximaError:
-            return NoQuestion(reason="not needed")  # the call itself reports bad arguments
         capabilities = ctx.client_capabilities
         if capabilities is None or capabilities.elicitation is None:  # nobody to ask: the engine refuses
             return NoQuestion(reason="client cannot elicit")
-        try:
-            question = await spec.consent_check(args, ToolContext(runtime_of(ctx)))
-        except ProximaError:
-            return NoQuestion(reason="not needed")  # the call itself reports it, as a tool error
-        except Exception:
-            log.exception("consent check of %s failed", spec.name)
-            return NoQuestion(reason="not needed")  # likewise
+        question = await consent_question(spec, arguments or {}, ToolContext(runtime_of(ctx)))
         if question is None:
             return NoQuestion(reason="not needed")
         return Elicit(f"{question.title}. {question.detail} Run it anyway?", ForceConsent)
@@ -237,13 +227,9 @@ async def run_tool(
         await ctx.report_progress(done, total, message)
 
     tool_ctx = ToolContext(runtime_of(ctx), progress=progress, consent=_consent_provider(consent_answer))
-    try:
-        output = await spec.call(arguments, tool_ctx)
-    except ProximaError as exc:
-        log.info("tool %s: %s %s", spec.name, exc.code, errors.log_line(exc.message))
-        return errors.tool_error(ErrorInfo.of(exc))
-    except Exception:  # a bug: logged with its traceback, reported without one
-        return errors.tool_error(errors.internal_error(f"the tool {spec.name}"))
+    output = await invoke(spec, arguments, tool_ctx)
+    if isinstance(output, ErrorInfo):
+        return errors.tool_error(output)
     content: list[Any] = [TextContent(type="text", text=output.text())]
     for mime, data in output.images():
         import base64
@@ -255,47 +241,18 @@ async def run_tool(
 # --- prompts: the skills ------------------------------------------------------------------------------------
 
 
-class Skill(BaseModel):
-    name: str
-    description: str
-    arguments: list[PromptArgument]
-    body: str
-
-
-def load_skills() -> list[Skill]:
-    """`skills/<name>/SKILL.md` (Agent Skills format: front matter `name`, `description`, and string-valued
-    `metadata`); the prompt's optional arguments come from `metadata.arguments`: `name: what it is; ...`."""
-    from proxima_agent.paths import resource_dir
-    from proxima_agent.tools.registry import split_front_matter
-
-    skills = []
-    for path in sorted(resource_dir("skills").glob("*/SKILL.md")):
-        front, body = split_front_matter(path.read_text(encoding="utf-8"), str(path))
-        described = dict(
-            (part.split(":", 1)[0].strip(), part.split(":", 1)[1].strip())
-            for part in str((front.get("metadata") or {}).get("arguments", "")).split(";")
-            if ":" in part
-        )
-        arguments = [
-            PromptArgument(name=name, description=text, required=False) for name, text in described.items()
-        ]
-        skills.append(
-            Skill(name=front["name"], description=front["description"], arguments=arguments, body=body)
-        )
-    return skills
-
-
-def skill_prompts() -> list[Prompt]:
+def skill_prompts(workspace: Path | None = None) -> list[Prompt]:
+    """Each skill as a prompt: its arguments optional, its body followed by the values given."""
     prompts = []
-    for skill in load_skills():
+    for skill in load_skills(workspace):
 
         def render(_skill: Skill = skill, **values: Any) -> str:
-            given = [f"- {k}: {v}" for k, v in values.items() if v not in (None, "")]
-            return _skill.body + ("\n\nThe request:\n" + "\n".join(given) if given else "")
+            return _skill.render(values)
 
-        prompts.append(
-            Prompt(name=skill.name, description=skill.description, arguments=skill.arguments, fn=render)
-        )
+        arguments = [
+            PromptArgument(name=a.name, description=a.description, required=False) for a in skill.arguments
+        ]
+        prompts.append(Prompt(name=skill.name, description=skill.description, arguments=arguments, fn=render))
     return prompts
 
 
