@@ -130,8 +130,11 @@ def executing_with_checkpoint(min_checkpoints: int = 1, timeout: float = 60) -> 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if db.exists():
-            with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)) as conn:
-                row = conn.execute(query).fetchone()
+            try:
+                with contextlib.closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)) as conn:
+                    row = conn.execute(query).fetchone()
+            except sqlite3.OperationalError:  # the file exists before its first migration is committed
+                row = None
             if row and row[1] == "EXECUTING" and row[2] and row[3] >= min_checkpoints:
                 return {"job_id": row[0], "worker_pid": row[2], "checkpoints": row[3]}
         time.sleep(0.02)
