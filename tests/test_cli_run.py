@@ -107,6 +107,41 @@ def test_describe_qasm_round_trips(tmp_path: Path):
     assert again["gate_counts"] == original["gate_counts"]
 
 
+def tool_output(name: str, arguments: dict) -> dict:
+    """The typed tool's own structured output (what MCP clients and the agent get) for the same arguments."""
+    import asyncio
+
+    from proxima_agent.config import load_config
+    from proxima_agent.tools import Runtime, ToolContext, call_tool
+
+    async def go() -> dict:
+        runtime = Runtime(load_config())
+        try:
+            return (await call_tool(name, arguments, ToolContext(runtime))).model_dump(mode="json")
+        finally:
+            await runtime.close()
+
+    return asyncio.run(go())
+
+
+def test_describe_json_is_the_describe_circuit_tools_output():
+    result = proxima("describe", "random:10:20:7", "--json")
+    assert result.code == 0, result.both
+    assert json.loads(result.out) == tool_output("describe_circuit", {"circuit": "random:10:20:7"})
+
+
+def test_estimate_json_is_the_estimate_resources_tools_output():
+    result = proxima("estimate", "ghz:6", "--noise", "depolarizing:0.01", "--shots", "100", "--json")
+    assert result.code == 0, result.both
+    shown = json.loads(result.out)
+    tool = tool_output("estimate_resources", {"circuit": "ghz:6", "noise": "depolarizing:0.01", "shots": 100})
+    assert list(shown) == list(tool)
+    measured = ("total_memory_bytes", "available_memory_bytes", "usable_memory_bytes")  # free memory moves
+    assert {k: v for k, v in shown.items() if k not in measured} == {
+        k: v for k, v in tool.items() if k not in measured
+    }
+
+
 def test_estimate_json_marks_density_matrix_infeasible_at_20_qubits():
     result = proxima("estimate", "qft:20", "--noise", "depolarizing:0.01", "--json")
     assert result.code == 0, result.both

@@ -13,6 +13,7 @@ from pathlib import Path
 import psutil
 import pytest
 
+from proxima_agent.tools.jobs import JobView
 from tests.cli_helpers import PROXIMA, proxima
 
 NOISE = "amplitude_damping:0.001;phase_damping:0.001"
@@ -101,7 +102,12 @@ def test_control_from_another_terminal_and_abort(project):
     owner = start_owner("ghz:16")  # about 10 s: it cannot finish while the test steers it
     try:
         job_id = running_job()["job_id"]
-        assert proxima("pause", job_id, "--suspend").code == 0
+        # --json: the pause tool's view, given once the checkpoint is written
+        suspended = proxima("pause", job_id, "--suspend", "--json")
+        assert suspended.code == 0, suspended.both
+        view = json.loads(suspended.out)
+        assert set(view) == set(JobView.model_fields) and view["job_id"] == job_id
+        assert view["state"] == "PAUSED" and view["paused_by"] == "suspend"
         deadline = time.monotonic() + 30
         while status(job_id)["state"] != "PAUSED" and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -110,7 +116,9 @@ def test_control_from_another_terminal_and_abort(project):
         assert data["checkpoints"][-1]["reason"] == "suspend"
         again = proxima("pause", job_id)
         assert again.code == 3 and "JOB_STATE" in again.err
-        assert proxima("resume", job_id).code == 0
+        resumed = proxima("resume", job_id, "--json")
+        assert resumed.code == 0, resumed.both
+        assert json.loads(resumed.out)["state"] in ("RESUMING", "EXECUTING")
         checkpoint = proxima("checkpoint", job_id, "--json")
         assert checkpoint.code == 0, checkpoint.both
         number = json.loads(checkpoint.out)["checkpoint"]

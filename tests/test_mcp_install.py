@@ -1,8 +1,8 @@
 """`proxima mcp install`: where each client's file is, what goes in it, and that an existing file is merged,
 backed up and written atomically, or refused whole when it cannot be parsed.
 
-The file-changing cases run the real click command in a subprocess (the `mcp` group of cli.py attaches the
-same command); the error cases go through cli.main() so the message, hint and exit code are the ones a person
+The file-changing cases run the real click command in a subprocess (the `mcp` group of cli/mcp.py attaches
+the same command); the error cases go through cli.main() so the message, hint and exit code are the ones a person
 sees."""
 
 from __future__ import annotations

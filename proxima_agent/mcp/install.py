@@ -13,10 +13,8 @@ Only click, pydantic and the standard library are imported, so `proxima mcp inst
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import secrets
 import shlex
 import shutil
 import sys
@@ -28,6 +26,7 @@ import click
 from pydantic import BaseModel, ConfigDict
 
 from proxima_agent.errors import ConfigError, FileReadError, OptionError, OutputError
+from proxima_agent.paths import write_text_atomically
 
 Client = Literal["claude-desktop", "claude-code", "vscode"]
 CLIENTS: tuple[str, ...] = get_args(Client)
@@ -290,40 +289,21 @@ def _backup_path(path: Path) -> Path:
     return candidate
 
 
+UNWRITABLE_HINT = (
+    "check that the folder is writable (or pass --path to write elsewhere, or --dry-run to print it)"
+)
+
+
 def _unwritable(path: Path, exc: OSError, what: str) -> OutputError:
     return OutputError(
         f"cannot {what} {path}: {exc.strerror or exc}",
-        hint="check that the folder is writable (or pass --path to write elsewhere, or --dry-run to print it)",
+        hint=UNWRITABLE_HINT,
         path=str(path),
     )
 
 
 def _write_atomically(path: Path, text: str, mode: int | None) -> None:
-    """Write TEXT to PATH through a temporary file in the same folder, so PATH is either old or new."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise _unwritable(path.parent, exc, "create the folder") from exc
-    tmp: Path | None = None
-    try:
-        # os.open rather than mkstemp: a new file gets the usual permissions (0o666 less the umask), not 0o600.
-        candidate = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
-        fd = os.open(candidate, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0), 0o666)
-        tmp = candidate
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        if mode is not None:
-            os.chmod(tmp, mode)
-        os.replace(tmp, path)
-        tmp = None
-    except OSError as exc:
-        raise _unwritable(path, exc, "write") from exc
-    finally:
-        if tmp is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
+    write_text_atomically(path, text, mode, hint=UNWRITABLE_HINT)
 
 
 def install(

@@ -152,14 +152,8 @@ def proxima_tool(spec: ToolSpec) -> Tool:
         ),
     )
     tool.fn_metadata.arg_model = RawArguments
-    tool.parameters = input_schema(spec)
+    tool.parameters = spec.input_schema()
     return tool
-
-
-def input_schema(spec: ToolSpec) -> dict[str, Any]:
-    schema = spec.input_model.model_json_schema()
-    schema["additionalProperties"] = False  # unknown arguments are refused, not ignored
-    return schema
 
 
 def tool_function(spec: ToolSpec) -> Any:

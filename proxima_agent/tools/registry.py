@@ -59,6 +59,12 @@ class ToolSpec:
     def doc(self) -> ToolDoc:
         return tool_doc(self.name)
 
+    def input_schema(self) -> dict[str, Any]:
+        """The input model's JSON schema, refusing unknown arguments (as the model does)."""
+        schema = self.input_model.model_json_schema()
+        schema["additionalProperties"] = False
+        return schema
+
     def parse(self, arguments: dict[str, Any]) -> BaseModel:
         """Validate arguments into the input model; a bad argument is an InputError naming the field."""
         try:
