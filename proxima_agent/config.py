@@ -12,7 +12,7 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from proxima_agent.errors import ConfigError
 
@@ -101,6 +101,76 @@ class EngineSettings(_Model):
     sentinel: SentinelSettings = SentinelSettings()
 
 
+class BudgetSettings(_Model):
+    requests: int = Field(20, gt=0, description="Model requests one turn may make.")
+    tool_calls: int = Field(40, gt=0, description="Tool calls one turn may make.")
+    tokens: int | None = Field(None, gt=0, description="Tokens (input and output) one turn may use.")
+    cost_usd: float | None = Field(None, gt=0, description="Model cost one turn may reach, in US dollars.")
+    simulation_core_s: float | None = Field(
+        None,
+        gt=0,
+        description="CPU core-seconds of simulation the jobs of one turn may take (estimated before each).",
+    )
+    simulation_memory_mb: float | None = Field(
+        None, gt=0, description="Peak memory (MB) one simulation of a turn may take (estimated before each)."
+    )
+
+
+class AgentSettings(_Model):
+    model: str | None = Field(
+        None,
+        description="Model as provider:name (anthropic:claude-sonnet-4-5, openai:gpt-5.2, openai-chat:..., "
+        "ollama:qwen3:8b, lmstudio:..., llamacpp:..., vllm:..., groq:..., openrouter:...), or offline "
+        "(the default: a deterministic planner, no LLM).",
+    )
+    base_url: str | None = Field(None, description="Base URL of an OpenAI-compatible server for the model.")
+    api_key: str | None = Field(
+        None, description="API key, best given as ${VAR}; else the SDK's own variable is used. Never printed."
+    )
+    allow_remote: bool = Field(
+        False, description="Send conversations to remote providers without asking (headless runs need this)."
+    )
+    ask_over_s: float = Field(
+        60.0,
+        ge=0,
+        description="A tool that starts simulations asks first when its estimated time is over this.",
+    )
+    ask_over_memory_mb: float = Field(
+        4096.0, ge=0, description="... or when its estimated memory is over this many MB."
+    )
+    budget: BudgetSettings = BudgetSettings()
+
+
+class PermissionSettings(_Model):
+    allow: list[str] = Field(
+        default_factory=list, description='Rules run freely: "execute", "execute(backend=lret)".'
+    )
+    ask: list[str] = Field(default_factory=list, description="Rules that ask first.")
+    deny: list[str] = Field(default_factory=list, description='Rules refused: "mcp__NAME__TOOL", "abort".')
+
+
+class McpServerSettings(_Model):
+    """An external MCP server, in the shape Claude Desktop and Claude Code use."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    type: Literal["stdio", "http", "sse"] = "stdio"
+    command: str | None = None
+    args: list[str] = Field(default_factory=list)
+    env: dict[str, str] = Field(default_factory=dict)
+    url: str | None = None
+    headers: dict[str, str] = Field(default_factory=dict)
+    timeout_s: float = Field(10.0, gt=0, description="Seconds to wait for the server to start.")
+
+    @model_validator(mode="after")
+    def _complete(self) -> McpServerSettings:
+        if self.type == "stdio" and not self.command:
+            raise ValueError("a stdio server needs a command")
+        if self.type != "stdio" and not self.url:
+            raise ValueError(f"an {self.type} server needs a url")
+        return self
+
+
 class ProximaConfig(_Model):
     """Everything `proxima.json` may hold."""
 
@@ -116,6 +186,11 @@ class ProximaConfig(_Model):
     engine: EngineSettings = EngineSettings()
     backends: dict[str, BackendSettings] = Field(
         default_factory=dict, description="Per-backend settings by id."
+    )
+    agent: AgentSettings = AgentSettings()
+    permissions: PermissionSettings = PermissionSettings()
+    mcp_servers: dict[str, McpServerSettings] = Field(
+        default_factory=dict, alias="mcpServers", description="External MCP servers the agent attaches."
     )
 
     @field_validator("backends")

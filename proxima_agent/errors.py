@@ -135,6 +135,12 @@ class JobStateError(InputError):
     code = "JOB_STATE"
 
 
+class SessionNotFoundError(InputError):
+    """No chat session has this id, or an id prefix matches none or several (`context.matches` lists them)."""
+
+    code = "SESSION_UNKNOWN"
+
+
 class CheckpointError(InputError):
     code = "CHECKPOINT_INVALID"
 
@@ -193,6 +199,32 @@ class StoreError(OutputError):
 class JobAbortedError(ProximaError):
     code = "JOB_ABORTED"
     exit_code = 7
+
+
+# Exit code 8: the model (an LLM provider) could not be used, or a turn hit its limits.
+class ModelError(ProximaError):
+    code = "MODEL_FAILED"
+    exit_code = 8
+
+
+class ModelUnknownError(ModelError):
+    code = "MODEL_UNKNOWN"
+
+
+class ModelUnreachableError(ModelError):
+    code = "MODEL_UNREACHABLE"
+
+
+class ModelAuthError(ModelError):
+    code = "MODEL_AUTH"
+
+
+class RemoteConsentError(ModelError):
+    code = "MODEL_CONSENT"
+
+
+class TurnLimitError(ModelError):
+    code = "TURN_LIMIT"
 
 
 def error_from_dict(data: dict[str, Any]) -> ProximaError:

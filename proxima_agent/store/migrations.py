@@ -71,4 +71,32 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX control_unhandled ON control (job_id) WHERE handled IS NULL;
     CREATE INDEX jobs_state ON jobs (state);
     """,
+    # 3: chat sessions (`proxima chat`, `proxima agent`) and what happened in them, in order: each turn's new
+    # pydantic-ai messages, tool calls, usage, consent and permission decisions. A session's `updated` follows its
+    # newest event (the trigger), so `--continue` finds the latest; deleting a session deletes its events.
+    """
+    CREATE TABLE sessions (
+        id TEXT PRIMARY KEY,
+        created REAL NOT NULL,
+        updated REAL NOT NULL,
+        title TEXT,
+        model TEXT NOT NULL,
+        workspace TEXT NOT NULL,
+        ended REAL
+    );
+    CREATE INDEX sessions_workspace ON sessions (workspace, updated);
+    CREATE INDEX sessions_updated ON sessions (updated);
+    CREATE TABLE session_events (
+        id INTEGER PRIMARY KEY,
+        session_id TEXT NOT NULL REFERENCES sessions (id) ON DELETE CASCADE,
+        at REAL NOT NULL,
+        seq INTEGER NOT NULL,
+        kind TEXT NOT NULL,
+        data TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE UNIQUE INDEX session_events_seq ON session_events (session_id, seq);
+    CREATE TRIGGER session_events_touch AFTER INSERT ON session_events BEGIN
+        UPDATE sessions SET updated = max(updated, NEW.at) WHERE id = NEW.session_id;
+    END;
+    """,
 )
