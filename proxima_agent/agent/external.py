@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic_ai import RunContext
 from pydantic_ai.exceptions import ApprovalRequired, ToolFailed
-from pydantic_ai.toolsets import WrapperToolset
+from pydantic_ai.toolsets import PrefixedToolset
 from pydantic_ai.toolsets.abstract import ToolsetTool
 
 if TYPE_CHECKING:
@@ -24,18 +24,16 @@ if TYPE_CHECKING:
 
 
 @dataclass
-class ExternalToolset(WrapperToolset[Any]):
+class ExternalToolset(PrefixedToolset[Any]):
     """One server's tools, prefixed with its name and checked against the permission rules."""
 
-    server: str = ""
+    @property
+    def server(self) -> str:
+        return self.prefix
 
     @property
     def label(self) -> str:
         return f"MCP server {self.server}"
-
-    async def get_tools(self, ctx: RunContext[Any]) -> dict[str, ToolsetTool[Any]]:
-        tools = await self.wrapped.get_tools(ctx)
-        return {f"{self.server}_{name}": tool for name, tool in tools.items()}
 
     async def call_tool(
         self, name: str, tool_args: dict[str, Any], ctx: RunContext[AgentDeps], tool: ToolsetTool[Any]
@@ -51,7 +49,7 @@ class ExternalToolset(WrapperToolset[Any]):
             )
         if verdict.decision == "ask" and not ctx.tool_call_approved:
             raise ApprovalRequired(metadata={"tool": rule_name, "reasons": [verdict.reason]})
-        return await self.wrapped.call_tool(original, tool_args, ctx, tool)
+        return await super().call_tool(name, tool_args, ctx, tool)
 
 
 def toolset_for(name: str, server: McpServerSettings) -> Any:
@@ -67,7 +65,7 @@ def toolset_for(name: str, server: McpServerSettings) -> Any:
         inner = MCPToolset(
             server.url, id=name, headers=dict(server.headers) or None, init_timeout=server.timeout_s
         )
-    return ExternalToolset(inner, server=name)
+    return ExternalToolset(inner, prefix=name)
 
 
 async def start_servers(servers: dict[str, McpServerSettings]) -> tuple[list[Any], list[str]]:

@@ -202,11 +202,22 @@ class AgentSession:
             runtime, choice, store, record, history, approver=approver, remote=remote, toolsets=toolsets
         )
         session._database = database  # closed by close()
+        if toolsets is None and runtime.config.mcp_servers:
+            from proxima_agent.agent.external import start_servers
+
+            session.external, session.notices = await start_servers(runtime.config.mcp_servers)
         return session
 
     @property
     def id(self) -> str:
         return self.record.id
+
+    @property
+    def agent(self) -> Any:
+        """The pydantic-ai Agent, built on first use (tests swap its model with `agent.override(model=...)`)."""
+        if self._agent is None:
+            self._agent = self._build()
+        return self._agent
 
     def _build(self) -> Any:
         from pydantic_ai import Agent
@@ -232,10 +243,14 @@ class AgentSession:
     async def _approve(self, ctx: Any, requests: DeferredToolRequests) -> DeferredToolResults:
         from pydantic_ai.tools import ToolDenied
 
+        # the tool as the rules name it (mcp__NAME__TOOL for an external server's), so "always" matches it again
+        metadata = {
+            call.tool_call_id: requests.metadata.get(call.tool_call_id) or {} for call in requests.approvals
+        }
         asks = [
             Approval(
-                call.tool_call_id, call.tool_name, call.args_as_dict(),
-                list((requests.metadata.get(call.tool_call_id) or {}).get("reasons") or []),
+                call.tool_call_id, metadata[call.tool_call_id].get("tool", call.tool_name), call.args_as_dict(),
+                list(metadata[call.tool_call_id].get("reasons") or []),
             )
             for call in requests.approvals
         ]  # fmt: skip
@@ -287,13 +302,11 @@ class AgentSession:
             decision = await self.remote.check(len(prompt) + self._history_chars() + PROMPT_OVERHEAD_CHARS)
             if decision is not None:
                 await self.store.record(self.id, "consent", decision)
-            if self._agent is None:
-                self._agent = self._build()
             if self.record.title is None:
                 await self.store.set_title(self.id, prompt)
                 self.record = await self.store.get(self.id)
             run_result = None
-            async with self._agent.run_stream_events(
+            async with self.agent.run_stream_events(
                 prompt, message_history=self.history, deps=self.deps, usage_limits=self._limits()
             ) as stream:
                 async for event in stream:

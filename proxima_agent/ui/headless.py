@@ -87,13 +87,18 @@ async def run_prompt(
             allow_remote=allow_remote,
         )
         label = session.choice.spec
+        for (
+            notice
+        ) in session.notices:  # an external MCP server that did not start: the run goes on without it
+            sys.stderr.write(f"warning: {notice}\n")
         if max_turns is not None:
             session.request_limit = max_turns
         if output_format == "stream-json":
             emit(
                 {"type": "init", "session_id": session.id, "model": session.choice.spec,
                  "locality": session.choice.locality, "cwd": str(runtime.workspace),
-                 "tools": sorted(session.proxima_tools.specs), "history_messages": len(session.history)}
+                 "tools": sorted(session.proxima_tools.specs), "history_messages": len(session.history),
+                 "mcp_servers": [t.server for t in session.external], "notices": session.notices}
             )  # fmt: skip
         result = await _turn(session, prompt, output_format)
     except ProximaError as exc:
