@@ -30,8 +30,9 @@ def test_mypy_type_check_is_clean():
     assert proc.returncode == 0, proc.stdout + proc.stderr
 
 
-def test_cli_start_up_imports_no_heavy_library():
-    code = f"import sys, proxima_agent.cli; print(','.join(m for m in {HEAVY!r} if m in sys.modules))"
+def test_cli_start_up_imports_no_heavy_library_and_no_llm_sdk():
+    unwanted = (*HEAVY, "anthropic", "openai", "pydantic_ai", "prompt_toolkit", "jinja2")
+    code = f"import sys, proxima_agent.cli; print(','.join(m for m in {unwanted!r} if m in sys.modules))"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert proc.stdout.strip() == ""
 
@@ -94,6 +95,16 @@ def test_the_core_imports_no_front_door_and_no_llm_sdk():
 def test_the_tools_import_no_front_door_and_no_llm_sdk():
     files = list((ROOT / "proxima_agent" / "tools").rglob("*.py"))
     assert _layer_violations(files, FRONT_DOORS) == []
+
+
+def test_the_planner_and_its_answers_import_no_llm_sdk():
+    """The offline planner must work where no LLM SDK is wanted; only its pydantic-ai wrapper imports one."""
+    package = ROOT / "proxima_agent" / "agent"
+    assert _layer_violations([package / "planner.py", package / "answers.py"], FRONT_DOORS[:3]) == []
+    assert sorted(_layer_violations([package / "offline.py"], ())) == [
+        "offline.py imports pydantic_ai.messages",
+        "offline.py imports pydantic_ai.models.function",
+    ]
 
 
 def test_the_layer_check_sees_lazy_imports(tmp_path: Path):
