@@ -98,6 +98,7 @@ def turn(
     return result, events, stored, notices
 
 
+ROOT_SKILLS = Path(__file__).resolve().parents[1] / "skills"
 RUN_BELL: Call = ("execute", {"circuit": "bell", "shots": 50, "backend": "aer-sv"})
 
 
@@ -271,3 +272,43 @@ def test_headless_remote_without_permission_is_refused_before_any_request(tmp_pa
     with pytest.raises(RemoteConsentError) as caught:
         asyncio.run(RemoteConsent(choice, allowed=False, asker=None).check(100))
     assert "--allow-remote" in (caught.value.hint or "")
+
+
+def test_the_model_loads_a_skills_body_by_name(tmp_path: Path):
+    script = Script([("load_skill", {"name": "will-it-fit"}), ("load_skill", {"name": "nope"})], "read")
+    turn(tmp_path, script)
+    good, bad = script.returns()
+    assert good.outcome == "success" and len(str(good.content)) > 100  # type: ignore[union-attr]
+    assert (ROOT_SKILLS / "will-it-fit" / "SKILL.md").read_text().find(str(good.content)[:60]) >= 0
+    assert bad.outcome == "failed" and "will-it-fit" in str(bad.content)  # type: ignore[union-attr]
+
+
+def test_a_model_that_calls_tools_forever_hits_the_turn_limit(tmp_path: Path):
+    script = Script(*([[("list_backends", {})]] * 50))
+    result, _, _, _ = turn(tmp_path, script, config={"agent": {"budget": {"requests": 4}}})
+    assert result.error is not None and result.error.code == "TURN_LIMIT"
+    assert len(script.seen) == 4 and result.error.hint
+
+
+def test_a_local_server_that_is_not_running_is_one_clear_error(tmp_path: Path):
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+
+    async def go() -> Any:
+        config = ProximaConfig.model_validate({"agent": {"base_url": f"http://127.0.0.1:{port}/v1"}})
+        runtime = Runtime(config, workspace=tmp_path)
+        session = await AgentSession.open(runtime, "lmstudio:qwen3-8b")
+        try:
+            assert session.choice.locality == "local"
+            return await session.turn("hello")
+        finally:
+            await session.close()
+            await runtime.close()
+
+    result = asyncio.run(go())
+    assert result.error is not None and result.error.code == "MODEL_UNREACHABLE"
+    assert "lmstudio" in result.error.message and "offline" in (result.error.hint or "")
+    assert "Traceback" not in result.error.message

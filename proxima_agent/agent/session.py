@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from proxima_agent.agent.consent import Asker, RemoteConsent
 from proxima_agent.agent.models import ModelChoice, build_model, parse_model
 from proxima_agent.agent.permissions import Permissions
-from proxima_agent.agent.toolset import AgentDeps, ProximaToolset, TurnUse
+from proxima_agent.agent.toolset import AgentDeps, ProximaToolset, TurnUse, skills_toolset
 from proxima_agent.errors import (
     ModelAuthError,
     ModelError,
@@ -227,7 +227,7 @@ class AgentSession:
         return Agent(
             model,
             deps_type=AgentDeps,
-            toolsets=[self.proxima_tools, *self.external],
+            toolsets=[self.proxima_tools, skills_toolset(self.runtime), *self.external],
             instructions=self._instructions_for,
             capabilities=[HandleDeferredToolCalls(handler=self._approve)],
             name="proxima",

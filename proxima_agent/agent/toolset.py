@@ -245,3 +245,22 @@ def _count_simulation(turn: TurnUse, data: dict[str, Any]) -> None:
         peak = result.get("peak_memory_increase_bytes")
         if isinstance(peak, int):
             turn.peak_memory_bytes = max(turn.peak_memory_bytes, peak)
+
+
+def skills_toolset(runtime: Runtime) -> Any:
+    """`load_skill`: the model reads a skill's steps (Agent Skills: names and descriptions are in the
+    instructions; the body is loaded only when a request matches one)."""
+    from pydantic_ai.toolsets import FunctionToolset
+
+    from proxima_agent.tools.skills import load_skills
+
+    def load_skill(name: str) -> str:
+        """Read the steps of the skill NAME (one of those the instructions list), to follow them."""
+        skills = {s.name: s for s in load_skills(runtime.workspace)}
+        if name not in skills:
+            raise ToolFailed(
+                f"SKILL_UNKNOWN: no skill named {name[:64]!r}\nhint: the skills: {', '.join(skills) or 'none'}"
+            )
+        return skills[name].body
+
+    return FunctionToolset([load_skill], id="skills")
