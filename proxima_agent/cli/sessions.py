@@ -95,11 +95,14 @@ def export(session_id: str, fmt: str, output: Path | None) -> None:
 
     async def work(store: Any) -> str:
         record = await store.get(session_id)
+        events = await store.events(record.id)
+        charts = await _charts(store.store, events) if fmt == "html" else []
         return export_session(
             record,
             await store.load_messages(record.id),
-            await store.events(record.id),
+            events,
             fmt,  # type: ignore[arg-type]
+            charts=charts,
         )
 
     text = _with_sessions(work)
@@ -110,6 +113,41 @@ def export(session_id: str, fmt: str, output: Path | None) -> None:
 
     write_text_atomically(output, text if text.endswith("\n") else text + "\n")
     click.echo(f"wrote {output}", err=True)
+
+
+MAX_CHARTS = 12
+
+
+async def _charts(store: Any, events: list[Any]) -> list[tuple[str, bytes]]:
+    """A histogram of each completed job the session ran (up to MAX_CHARTS), drawn from its stored result."""
+    import asyncio
+
+    from proxima_agent.analysis.metrics import distribution
+    from proxima_agent.analysis.plots import histogram_png
+    from proxima_agent.backends.result import SimulationResult
+    from proxima_agent.errors import ProximaError
+    from proxima_agent.store.results import read_result
+
+    job_ids = list(
+        dict.fromkeys(j for e in events if e.kind == "tool_call" for j in e.data.get("job_ids") or [])
+    )
+    charts = []
+    for job_id in job_ids[:MAX_CHARTS]:
+        try:
+            record = await store.get_job(job_id)
+            if record.state != "COMPLETED":
+                continue
+            result = SimulationResult.from_json_dict(read_result(record))
+        except (
+            ProximaError,
+            OSError,
+            ValueError,
+            KeyError,
+        ):  # a job since collected: the page goes without it
+            continue
+        title = f"{result.circuit} on {result.backend} (job {job_id})"
+        charts.append((title, await asyncio.to_thread(histogram_png, distribution(result), title=title)))
+    return charts
 
 
 @sessions.command("replay")
