@@ -220,7 +220,12 @@ class AgentSession:
         return self._agent
 
     def _build(self) -> Any:
+        import pydantic_ai
         from pydantic_ai import Agent
+
+        pydantic_ai.BANNER_ENABLED = (
+            False  # Proxima owns its terminal: no first-run banner in a chat or a JSON stream
+        )
         from pydantic_ai.capabilities import HandleDeferredToolCalls
 
         model = build_model(self.choice, self.runtime.config.agent, known_circuits=None)
@@ -299,6 +304,7 @@ class AgentSession:
         self.deps.events = tool_events
         result: TurnResult
         try:
+            agent = self.agent  # builds the model first: a missing key is said before consent is asked
             decision = await self.remote.check(len(prompt) + self._history_chars() + PROMPT_OVERHEAD_CHARS)
             if decision is not None:
                 await self.store.record(self.id, "consent", decision)
@@ -306,7 +312,7 @@ class AgentSession:
                 await self.store.set_title(self.id, prompt)
                 self.record = await self.store.get(self.id)
             run_result = None
-            async with self.agent.run_stream_events(
+            async with agent.run_stream_events(
                 prompt, message_history=self.history, deps=self.deps, usage_limits=self._limits()
             ) as stream:
                 async for event in stream:

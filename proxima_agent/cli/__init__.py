@@ -58,8 +58,8 @@ def main(argv: list[str] | None = None) -> int:
         from proxima_agent.logs import setup_logging
 
         log_path = setup_logging()
-        cli.main(args=args, prog_name="proxima", standalone_mode=False)
-        return 0
+        code = cli.main(args=args, prog_name="proxima", standalone_mode=False)
+        return code if isinstance(code, int) else 0  # a command's click Exit(N) comes back as N
     except Reported as done:
         log.info("error %s: %s", done.error.code, done.error.message)
         report(done.error, as_json=False)

@@ -397,8 +397,9 @@ def _arguments(arguments: dict[str, Any]) -> str:
 
 
 def _totals_line(totals: Any) -> str:
-    data = totals if isinstance(totals, dict) else getattr(totals, "model_dump", lambda: {})()
-    return " · ".join(f"{k}: {v}" for k, v in data.items())
+    from proxima_agent.agent.export import totals_lines
+
+    return " · ".join(f"{name} {value}" for name, value in totals_lines(totals))
 
 
 async def run_chat(
