@@ -46,6 +46,7 @@ def test_offline_json_record_and_its_job_are_real(tmp_path: Path):
     assert data["type"] == "result" and data["subtype"] == "success" and data["is_error"] is False
     assert data["model"] == "offline" and data["session_id"] and data["error"] is None
     assert [c["tool"] for c in data["tool_calls"]] == ["execute"] and data["tool_calls"][0]["ok"] is True
+    assert data["tool_calls"][0]["arguments"]["shots"] == 200
     (job_id,) = data["simulation"]["job_ids"]
     status = proxima("status", job_id, "--json", cwd=tmp_path)
     assert status.code == 0 and json.loads(status.out)["state"] == "COMPLETED"

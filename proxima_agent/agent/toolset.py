@@ -140,8 +140,8 @@ class ProximaToolset(AbstractToolset[AgentDeps]):
         duration_ms = round((time.perf_counter() - started) * 1000, 1)
         if isinstance(output, ErrorInfo):
             await deps.events(
-                {"type": "tool_result", "tool": spec.name, "ok": False, "error": output.model_dump(mode="json"),
-                 "duration_ms": duration_ms}
+                {"type": "tool_result", "tool": spec.name, "arguments": args, "ok": False,
+                 "error": output.model_dump(mode="json"), "duration_ms": duration_ms}
             )  # fmt: skip
             raise ToolFailed(output.text())
         data = output.model_dump(mode="json")
@@ -149,7 +149,8 @@ class ProximaToolset(AbstractToolset[AgentDeps]):
         deps.turn.job_ids += [j for j in jobs if j not in deps.turn.job_ids]
         _count_simulation(deps.turn, data)
         await deps.events(
-            {"type": "tool_result", "tool": spec.name, "ok": True, "duration_ms": duration_ms, "job_ids": jobs,
+            {"type": "tool_result", "tool": spec.name, "arguments": args, "ok": True, "duration_ms": duration_ms,
+             "job_ids": jobs,
              "summary": output.text()[:500], "approved": approved, "permission": verdict.reason}
         )  # fmt: skip
         return data
