@@ -470,7 +470,7 @@ def assert_numbers_come_from(text: str, outputs: list[dict[str, Any]]) -> int:
     for s in sorted(set(strings), key=len, reverse=True):
         if len(s) >= 2:
             text = re.sub(rf"(?<![\w.]){re.escape(s)}(?![\w])", " ", text)
-    scales = (1.0, 100.0, 1e3, 1e6, 2.0**-10, 2.0**-20, 2.0**-30)
+    scales = (1.0, 100.0, 1e3, 1e6, 2.0**-10, 2.0**-20, 2.0**-30, 2.0**-40, 2.0**-50)
     checked = 0
     for token in NUMBER.findall(text):
         x, tol = float(token), _tolerance(token)

@@ -53,7 +53,7 @@ def seconds(value: float | None) -> str:
 def size(value: int | None) -> str:
     if value is None:
         return "not measured"
-    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
+    for unit, scale in (("PiB", 2**50), ("TiB", 2**40), ("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
         if value >= scale:
             return f"{value / scale:.1f} {unit}"
     return f"{value} B"
