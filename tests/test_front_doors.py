@@ -280,3 +280,26 @@ def test_the_completers_words_are_the_registries():
 
     assert set(BACKEND_WORDS) == set(backend_ids())
     assert {w.rstrip(":") for w in CIRCUIT_WORDS} == set(LIBRARY)
+
+
+@pytest.mark.slow
+def test_chat_ctrl_c_during_a_long_job_pauses_it_and_resume_continues(tmp_path: Path):
+    child = spawn_chat(tmp_path)
+    child.sendline("run ghz:16 with amplitude damping 0.001 and phase damping 0.001 on lret")  # about 10 s
+    child.expect(r"EXECUTING: step [1-9]")
+    child.sendcontrol("c")
+    child.expect("pause it")
+    child.sendline("p")
+    child.expect("PAUSED")
+    child.expect("turn stopped")
+    child.sendline("/jobs")
+    child.expect("PAUSED")
+    child.sendline("/resume")
+    child.expect("RESUMING|EXECUTING")
+    child.sendline("/exit")  # the owner leaves: its running job is aborted, the session is saved
+    child.expect("saved")
+    child.expect(pexpect.EOF)
+    child.close()
+    assert child.exitstatus == 0
+    jobs = json.loads(proxima("jobs", "--json", cwd=tmp_path).out)["jobs"]
+    assert len(jobs) == 1 and jobs[0]["state"] in ("COMPLETED", "ABORTED")  # resumed: not left paused

@@ -233,7 +233,13 @@ class Chat:
         assert self.session is not None
         self.turn_task = asyncio.ensure_future(self.session.turn(prompt, self.on_event))
         loop = asyncio.get_running_loop()
-        loop.add_signal_handler(signal.SIGINT, lambda: asyncio.ensure_future(self.interrupt()))
+        interrupting: list[asyncio.Future[None]] = []
+
+        def on_sigint() -> None:  # one question at a time, however often Ctrl+C is pressed
+            if not interrupting or interrupting[-1].done():
+                interrupting.append(asyncio.ensure_future(self.interrupt()))
+
+        loop.add_signal_handler(signal.SIGINT, on_sigint)
         try:
             result = await self.turn_task
         except asyncio.CancelledError:
@@ -243,6 +249,12 @@ class Chat:
         finally:
             loop.remove_signal_handler(signal.SIGINT)
             self.turn_task = None
+            # the turn ended while its Ctrl+C question was open: close the question, the prompt comes back
+            for pending in interrupting:
+                if not pending.done():
+                    pending.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await pending
         self._end_text()
         if result.error is not None:
             self.console.print(f"[red]{result.error.code}[/]: {escape(result.error.message)}")
@@ -260,6 +272,7 @@ class Chat:
             task.cancel()
             return
         job = running[-1]
+        self.last_job = job  # what /resume and /abort act on, though the turn never saw the tool's result
         key = await self.ask(
             f"Job {job} is running.",
             {"p": "pause it", "a": "abort it", "d": "detach (it keeps running)", "c": "continue waiting"},
