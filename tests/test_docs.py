@@ -34,7 +34,10 @@ def test_noise_short_syntax_examples_parse(line: str):
 
 
 def test_configuration_example_is_valid():
-    (example,) = blocks("configuration.md", "json")
+    example, agent = blocks("configuration.md", "json")
     config = ProximaConfig.model_validate(json.loads(example))
     assert config.run.shots == 2048
     assert not config.enabled("cirq-sv")
+    config = ProximaConfig.model_validate(json.loads(agent))
+    assert config.agent.budget.tool_calls == 40 and config.mcp_servers["twin"].args == ["mcp"]
+    assert config.permissions.allow == ["execute(backend=lret)"]
